@@ -1,0 +1,671 @@
+"""Pure-Python twin of the C core: LRUCache, BloomFilter, CountMinSketch, FNV hashes.
+
+Every algorithm here is the one docs/internals.md specifies, down to eviction
+order, counters and bit positions, so that driving this module and
+``distcache._core`` with the same operations gives the same answers.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "IMPLEMENTATION",
+    "MAX_KEY_LEN",
+    "BloomFilter",
+    "CountMinSketch",
+    "LRUCache",
+    "fnv32",
+    "fnv32a",
+    "fnv64a",
+]
+
+IMPLEMENTATION = "python"
+"""Which implementation of the core this module is."""
+
+ENTRY_OVERHEAD = 64
+"""Bytes charged per cache entry on top of its key and value."""
+
+MAX_KEY_LEN = 65535
+"""Longest key, in bytes, that a cache accepts."""
+
+_MASK32 = 0xFFFFFFFF
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_HALF32 = 0x80000000
+_MAX_VALUE_LEN = _MASK32
+_COUNTER_MAX = _MASK32
+_NO_EXPIRY = math.inf
+
+_FNV32_OFFSET = 0x811C9DC5
+_FNV32_PRIME = 0x01000193
+_FNV64_OFFSET = 0xCBF29CE484222325
+_FNV64_PRIME = 0x100000001B3
+
+_monotonic = time.monotonic
+
+
+# --- bytes views -------------------------------------------------------------
+
+
+def _as_bytes(obj: Any, what: str) -> bytes:
+    """Bytes of a str (UTF-8) or C-contiguous bytes-like object, else TypeError."""
+    if type(obj) is bytes:
+        return obj
+    if isinstance(obj, str):
+        return obj.encode("utf-8")
+    return _buffer_bytes(obj, f"{what} must be str or bytes-like")
+
+
+def _buffer_bytes(obj: Any, message: str) -> bytes:
+    """Copy of a bytes-like object's buffer, TypeError(message + type) otherwise."""
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        raise TypeError(f"{message}, not {type(obj).__name__}") from None
+    with view:
+        if not view.c_contiguous:
+            raise BufferError(f"{type(obj).__name__} buffer is not C-contiguous")
+        return view.tobytes()
+
+
+def _key_bytes(key: Any) -> bytes:
+    """Bytes of a cache key, checked against MAX_KEY_LEN."""
+    data = _as_bytes(key, "key")
+    if len(data) > MAX_KEY_LEN:
+        raise ValueError(f"key is {len(data)} bytes long, the limit is {MAX_KEY_LEN}")
+    return data
+
+
+def _value_bytes(value: Any) -> bytes:
+    """Immutable copy of a cache value."""
+    if type(value) is bytes:
+        data = value
+    elif isinstance(value, str):
+        raise TypeError("value must be bytes-like, not " + type(value).__name__)
+    else:
+        data = _buffer_bytes(value, "value must be bytes-like")
+    if len(data) > _MAX_VALUE_LEN:
+        raise ValueError(f"value is {len(data)} bytes long, the limit is {_MAX_VALUE_LEN}")
+    return data
+
+
+def _ttl_seconds(ttl: Any, name: str) -> float:
+    """A ttl as float seconds: a positive number (math.inf = never expires)."""
+    kind = type(ttl)
+    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
+        raise TypeError(f"{name} must be a number, not {kind.__name__}")
+    seconds = float(ttl)
+    if not seconds > 0.0:  # also rejects NaN
+        raise ValueError(f"{name} must be a positive number, not {ttl!r}")
+    return seconds
+
+
+# --- hashes ------------------------------------------------------------------
+
+
+def _fnv32a(data: bytes) -> int:
+    h = _FNV32_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV32_PRIME) & _MASK32
+    return h
+
+
+def _fnv64a(data: bytes) -> int:
+    h = _FNV64_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV64_PRIME) & _MASK64
+    return h
+
+
+def _fmix64(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    h ^= h >> 33
+    return h
+
+
+def _double_hash(data: bytes) -> tuple[int, int]:
+    """(h1, h2) of the double hashing shared by the bloom filter and the sketch."""
+    h = _fmix64(_fnv64a(data))
+    return h & _MASK32, (h >> 32) | 1
+
+
+def fnv32(data: str | bytes) -> int:
+    """FNV-1 32-bit hash of str (UTF-8) or bytes-like data."""
+    h = _FNV32_OFFSET
+    for byte in _as_bytes(data, "data"):
+        h = ((h * _FNV32_PRIME) & _MASK32) ^ byte
+    return h
+
+
+def fnv32a(data: str | bytes) -> int:
+    """FNV-1a 32-bit hash of str (UTF-8) or bytes-like data."""
+    return _fnv32a(_as_bytes(data, "data"))
+
+
+def fnv64a(data: str | bytes) -> int:
+    """FNV-1a 64-bit hash of str (UTF-8) or bytes-like data."""
+    return _fnv64a(_as_bytes(data, "data"))
+
+
+# --- LRUCache ----------------------------------------------------------------
+
+
+class _Entry:
+    """One stored value with its expiry, recency stamp and charged size."""
+
+    __slots__ = ("value", "expires", "stamp", "size")
+
+    def __init__(self, value: bytes, expires: float, stamp: int, size: int) -> None:
+        self.value = value
+        self.expires = expires
+        self.stamp = stamp
+        self.size = size
+
+
+_MISSING: Any = object()
+
+
+class LRUCache:
+    """Byte-budgeted, sharded LRU cache of bytes values with optional TTLs."""
+
+    __slots__ = (
+        "_lock",
+        "_shards",
+        "_mask",
+        "_max_bytes",
+        "_default_ttl",
+        "_nbytes",
+        "_items",
+        "_tick",
+        "_hits",
+        "_misses",
+        "_sets",
+        "_deletes",
+        "_evictions",
+        "_expirations",
+        "_rejected",
+    )
+
+    def __init__(
+        self, max_bytes: int, default_ttl: float | None = None, *, shards: int = 256
+    ) -> None:
+        max_bytes = operator.index(max_bytes)
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be > 0, not {max_bytes}")
+        shards = operator.index(shards)
+        if not (1 <= shards <= 65536 and shards & (shards - 1) == 0):
+            raise ValueError(f"shards must be a power of two in [1, 65536], not {shards}")
+        self._default_ttl = (
+            None if default_ttl is None else _ttl_seconds(default_ttl, "default_ttl")
+        )
+        self._max_bytes = max_bytes
+        self._mask = shards - 1
+        # Per shard: key bytes -> _Entry, least recent first (the LRU tail is the
+        # first item, the head the last), so move_to_end is "make most recent".
+        self._shards: list[OrderedDict[bytes, _Entry]] = [OrderedDict() for _ in range(shards)]
+        self._nbytes = 0
+        self._items = 0
+        self._tick = 0
+        self._hits = 0
+        self._misses = 0
+        self._sets = 0
+        self._deletes = 0
+        self._evictions = 0
+        self._expirations = 0
+        self._rejected = 0
+        # Guards every field above: shards, byte and item sums, tick, counters.
+        # One lock for the whole cache (the C core has one per shard).
+        self._lock = threading.Lock()
+
+    # -- internals (call with the lock held) --
+
+    def _shard(self, key: bytes) -> OrderedDict[bytes, _Entry]:
+        if self._mask == 0:
+            return self._shards[0]
+        return self._shards[_fnv32a(key) & self._mask]
+
+    def _expires(self, ttl: Any) -> float:
+        """Absolute monotonic expiry for a validated ttl argument (None = default)."""
+        seconds = self._default_ttl if ttl is None else ttl
+        if seconds is None or seconds == _NO_EXPIRY:
+            return _NO_EXPIRY
+        return _monotonic() + seconds
+
+    def _unlink(self, shard: OrderedDict[bytes, _Entry], key: bytes) -> _Entry | None:
+        entry = shard.pop(key, None)
+        if entry is not None:
+            self._nbytes -= entry.size
+            self._items -= 1
+        return entry
+
+    def _lookup(self, key: bytes) -> _Entry | None:
+        """The live entry of key or None; an expired one is reclaimed and counted."""
+        shard = self._shard(key)
+        entry = shard.get(key)
+        if entry is None:
+            return None
+        if entry.expires != _NO_EXPIRY and _monotonic() >= entry.expires:
+            self._unlink(shard, key)
+            self._expirations += 1
+            return None
+        return entry
+
+    def _get(self, key: bytes) -> Any:
+        """What get does for one key: the value, or _MISSING."""
+        shard = self._shard(key)
+        entry = shard.get(key)
+        if entry is None:
+            self._misses += 1
+            return _MISSING
+        if entry.expires != _NO_EXPIRY and _monotonic() >= entry.expires:
+            self._unlink(shard, key)
+            self._expirations += 1
+            self._misses += 1
+            return _MISSING
+        self._hits += 1
+        shard.move_to_end(key)
+        self._tick = tick = (self._tick + 1) & _MASK32
+        entry.stamp = tick
+        return entry.value
+
+    def _victim_shard(self, own: int) -> OrderedDict[bytes, _Entry]:
+        """Among the first 8 non-empty shards after own, the one with the oldest tail."""
+        shards = self._shards
+        mask = self._mask
+        best: OrderedDict[bytes, _Entry] | None = None
+        best_stamp = 0
+        seen = 0
+        for step in range(1, mask + 1):
+            shard = shards[(own + step) & mask]
+            if not shard:
+                continue
+            stamp = next(iter(shard.values())).stamp
+            if best is None or ((stamp - best_stamp) & _MASK32) >= _HALF32:
+                best, best_stamp = shard, stamp
+            seen += 1
+            if seen == 8:
+                break
+        if best is None:  # only when nbytes > 0 with every entry gone: a bug
+            raise AssertionError("eviction found no entry to evict")
+        return best
+
+    def _store(self, key: bytes, value: bytes, expires: float) -> bool:
+        size = len(key) + len(value) + ENTRY_OVERHEAD
+        index = 0 if self._mask == 0 else _fnv32a(key) & self._mask
+        shard = self._shards[index]
+        if size > self._max_bytes:
+            self._unlink(shard, key)
+            self._rejected += 1
+            return False
+        self._unlink(shard, key)
+        while self._nbytes + size > self._max_bytes:
+            victim = shard if shard else self._victim_shard(index)
+            _, entry = victim.popitem(last=False)
+            self._nbytes -= entry.size
+            self._items -= 1
+            self._evictions += 1
+        self._tick = tick = (self._tick + 1) & _MASK32
+        shard[key] = _Entry(value, expires, tick, size)
+        self._nbytes += size
+        self._items += 1
+        self._sets += 1
+        return True
+
+    # -- public API --
+
+    def set(self, key: str | bytes, value: bytes, ttl: float | None = None) -> bool:
+        """Store value under key; False when the entry is larger than the whole budget."""
+        k = _key_bytes(key)
+        v = _value_bytes(value)
+        if ttl is not None:
+            ttl = _ttl_seconds(ttl, "ttl")
+        with self._lock:
+            return self._store(k, v, self._expires(ttl))
+
+    def get(self, key: str | bytes, default: Any = None) -> Any:
+        """The value stored under key (bytes), or default."""
+        k = _key_bytes(key)
+        with self._lock:
+            value = self._get(k)
+        return default if value is _MISSING else value
+
+    def delete(self, key: str | bytes) -> bool:
+        """Remove key; True when a live entry was removed."""
+        k = _key_bytes(key)
+        with self._lock:
+            if self._lookup(k) is None:
+                return False
+            self._unlink(self._shard(k), k)
+            self._deletes += 1
+            return True
+
+    def get_many(self, keys: Iterable[Any]) -> dict[Any, bytes]:
+        """Dict of the keys found, keyed by the key objects as given."""
+        pairs = [(key, _key_bytes(key)) for key in keys]
+        found: dict[Any, bytes] = {}
+        with self._lock:
+            for key, k in pairs:
+                value = self._get(k)
+                if value is not _MISSING:
+                    found[key] = value
+        return found
+
+    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
+        """Store every item of mapping; nothing is stored if any key or value is invalid."""
+        items = [(_key_bytes(key), _value_bytes(value)) for key, value in mapping.items()]
+        if ttl is not None:
+            ttl = _ttl_seconds(ttl, "ttl")
+        with self._lock:
+            expires = self._expires(ttl)
+            for k, v in items:
+                self._store(k, v, expires)
+
+    def clear(self) -> None:
+        """Remove every entry (counters are kept)."""
+        with self._lock:
+            for shard in self._shards:
+                shard.clear()
+            self._nbytes = 0
+            self._items = 0
+
+    def stats(self) -> dict[str, int]:
+        """Counters and sizes: hits, misses, sets, deletes, evictions, expirations, ..."""
+        with self._lock:
+            return {
+                "hits": self._hits,
+                "misses": self._misses,
+                "sets": self._sets,
+                "deletes": self._deletes,
+                "evictions": self._evictions,
+                "expirations": self._expirations,
+                "rejected": self._rejected,
+                "items": self._items,
+                "nbytes": self._nbytes,
+                "max_bytes": self._max_bytes,
+            }
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes charged for the stored entries."""
+        return self._nbytes
+
+    @property
+    def max_bytes(self) -> int:
+        """The byte budget."""
+        return self._max_bytes
+
+    @property
+    def default_ttl(self) -> float | None:
+        """TTL in seconds used when set gets ttl=None (None = no expiry)."""
+        return self._default_ttl
+
+    @property
+    def shards(self) -> int:
+        """Number of shards."""
+        return self._mask + 1
+
+    def __len__(self) -> int:
+        return self._items
+
+    def __contains__(self, key: Any) -> bool:
+        k = _key_bytes(key)
+        with self._lock:
+            return self._lookup(k) is not None
+
+    def __getitem__(self, key: Any) -> bytes:
+        k = _key_bytes(key)
+        with self._lock:
+            value = self._get(k)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.set(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def _check_invariants(self) -> None:
+        """Raise AssertionError if shards, sums or the budget disagree."""
+        with self._lock:
+            items = 0
+            nbytes = 0
+            for index, shard in enumerate(self._shards):
+                for key, entry in shard.items():
+                    if type(key) is not bytes or type(entry.value) is not bytes:
+                        raise AssertionError(f"entry {key!r} holds a non-bytes key or value")
+                    if _fnv32a(key) & self._mask != index:
+                        raise AssertionError(f"key {key!r} is in shard {index}")
+                    if entry.size != len(key) + len(entry.value) + ENTRY_OVERHEAD:
+                        raise AssertionError(f"key {key!r} is charged {entry.size} bytes")
+                    if not 0 <= entry.stamp <= _MASK32:
+                        raise AssertionError(f"key {key!r} has stamp {entry.stamp}")
+                    items += 1
+                    nbytes += entry.size
+            if items != self._items:
+                raise AssertionError(f"items is {self._items}, shards hold {items}")
+            if nbytes != self._nbytes:
+                raise AssertionError(f"nbytes is {self._nbytes}, entries sum to {nbytes}")
+            if self._nbytes > self._max_bytes:
+                raise AssertionError(f"nbytes {self._nbytes} > max_bytes {self._max_bytes}")
+
+
+# --- BloomFilter -------------------------------------------------------------
+
+
+class BloomFilter:
+    """Bloom filter sized for capacity keys at a target false-positive rate."""
+
+    __slots__ = ("_lock", "_bits", "_bits_set", "_capacity", "_error_rate", "_nbits", "_nhashes")
+
+    def __init__(self, capacity: int, error_rate: float = 0.01) -> None:
+        capacity = operator.index(capacity)
+        if capacity <= 0:
+            raise ValueError(f"capacity must be > 0, not {capacity}")
+        error_rate = float(error_rate)
+        if not 0.0 < error_rate < 1.0:
+            raise ValueError(f"error_rate must be in (0, 1), not {error_rate!r}")
+        ln2 = math.log(2)
+        nbits = math.ceil(-capacity * math.log(error_rate) / (ln2 * ln2))
+        nbits = (nbits + 63) // 64 * 64
+        self._capacity = capacity
+        self._error_rate = error_rate
+        self._nbits = nbits
+        self._nhashes = max(1, math.floor(nbits / capacity * ln2 + 0.5))
+        self._bits = bytearray(nbits // 8)
+        self._bits_set = 0
+        # Guards _bits and _bits_set.
+        self._lock = threading.Lock()
+
+    def _positions(self, key: bytes) -> list[int]:
+        h1, h2 = _double_hash(key)
+        nbits = self._nbits
+        return [((h1 + i * h2) & _MASK64) % nbits for i in range(self._nhashes)]
+
+    def _add(self, key: bytes) -> bool:
+        bits = self._bits
+        present = True
+        for pos in self._positions(key):
+            byte, bit = pos >> 3, 1 << (pos & 7)
+            if not bits[byte] & bit:
+                bits[byte] |= bit
+                self._bits_set += 1
+                present = False
+        return present
+
+    def add(self, key: str | bytes) -> bool:
+        """Insert key; True when it was possibly present already."""
+        k = _as_bytes(key, "key")
+        with self._lock:
+            return self._add(k)
+
+    def add_many(self, keys: Iterable[Any]) -> None:
+        """Insert every key."""
+        data = [_as_bytes(key, "key") for key in keys]
+        with self._lock:
+            for k in data:
+                self._add(k)
+
+    def __contains__(self, key: Any) -> bool:
+        k = _as_bytes(key, "key")
+        bits = self._bits
+        with self._lock:
+            return all(bits[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(k))
+
+    def clear(self) -> None:
+        """Unset every bit."""
+        with self._lock:
+            self._bits = bytearray(self._nbits // 8)
+            self._bits_set = 0
+
+    @property
+    def capacity(self) -> int:
+        """Number of keys the filter was sized for."""
+        return self._capacity
+
+    @property
+    def error_rate(self) -> float:
+        """Target false-positive rate at capacity keys."""
+        return self._error_rate
+
+    @property
+    def nbits(self) -> int:
+        """Size of the bit array."""
+        return self._nbits
+
+    @property
+    def nhashes(self) -> int:
+        """Bits set per key."""
+        return self._nhashes
+
+    @property
+    def bits_set(self) -> int:
+        """Number of bits set."""
+        return self._bits_set
+
+    @property
+    def approx_count(self) -> int:
+        """Estimate of the number of distinct keys added, from the bits set."""
+        nbits, bits_set = self._nbits, self._bits_set
+        if bits_set >= nbits:
+            return nbits
+        return round(-(nbits / self._nhashes) * math.log(1.0 - bits_set / nbits))
+
+    @property
+    def estimated_fp_rate(self) -> float:
+        """False-positive rate implied by the bits set now."""
+        return (self._bits_set / self._nbits) ** self._nhashes
+
+
+# --- CountMinSketch ----------------------------------------------------------
+
+
+class CountMinSketch:
+    """Count-min sketch with conservative update, saturating 32-bit counters and halving."""
+
+    __slots__ = ("_lock", "_table", "_width", "_depth", "_total", "_halvings", "_halve_every")
+
+    def __init__(self, width: int, depth: int = 4, *, halve_every: int = 0) -> None:
+        width = operator.index(width)
+        depth = operator.index(depth)
+        halve_every = operator.index(halve_every)
+        if width <= 0:
+            raise ValueError(f"width must be > 0, not {width}")
+        if not 1 <= depth <= 16:
+            raise ValueError(f"depth must be in [1, 16], not {depth}")
+        if halve_every < 0:
+            raise ValueError(f"halve_every must be >= 0, not {halve_every}")
+        self._width = max(16, 1 << (width - 1).bit_length())
+        self._depth = depth
+        self._halve_every = halve_every
+        # Row i occupies _table[i * width : (i + 1) * width].
+        self._table = [0] * (self._width * depth)
+        self._total = 0
+        self._halvings = 0
+        # Guards _table, _total and _halvings.
+        self._lock = threading.Lock()
+
+    def _cells(self, key: bytes) -> list[int]:
+        h1, h2 = _double_hash(key)
+        width = self._width
+        mask = width - 1
+        return [row * width + (((h1 + row * h2) & _MASK64) & mask) for row in range(self._depth)]
+
+    def _halve(self) -> None:
+        self._table = [c >> 1 for c in self._table]
+        self._total //= 2
+        self._halvings += 1
+
+    def add(self, key: str | bytes, count: int = 1) -> int:
+        """Count key count more times; returns its new estimate."""
+        k = _as_bytes(key, "key")
+        count = operator.index(count)
+        if not 0 <= count <= _COUNTER_MAX:
+            raise ValueError(f"count must be in [0, {_COUNTER_MAX}], not {count}")
+        cells = self._cells(k)
+        with self._lock:
+            table = self._table
+            new = min(min(table[c] for c in cells) + count, _COUNTER_MAX)
+            for c in cells:
+                if table[c] < new:
+                    table[c] = new
+            self._total += count
+            if self._halve_every and self._total >= self._halve_every:
+                self._halve()
+            table = self._table
+            return min(table[c] for c in cells)
+
+    def estimate(self, key: str | bytes) -> int:
+        """Estimated count of key (never below the true count, halvings aside)."""
+        cells = self._cells(_as_bytes(key, "key"))
+        with self._lock:
+            table = self._table
+            return min(table[c] for c in cells)
+
+    def halve(self) -> None:
+        """Halve every counter and the total (ageing)."""
+        with self._lock:
+            self._halve()
+
+    def clear(self) -> None:
+        """Reset every counter and the total to 0."""
+        with self._lock:
+            self._table = [0] * (self._width * self._depth)
+            self._total = 0
+
+    @property
+    def width(self) -> int:
+        """Counters per row (a power of two)."""
+        return self._width
+
+    @property
+    def depth(self) -> int:
+        """Number of rows."""
+        return self._depth
+
+    @property
+    def total(self) -> int:
+        """Sum of counts added, halved with the counters."""
+        return self._total
+
+    @property
+    def halvings(self) -> int:
+        """How many times the sketch was halved."""
+        return self._halvings
+
+    @property
+    def halve_every(self) -> int:
+        """Total at which add halves the sketch (0 = never)."""
+        return self._halve_every
