@@ -1,0 +1,60 @@
+# Two commands for a new user: `make demo` and `make test`. Each creates .venv,
+# installs what it needs and builds the C extension first.
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+DEPS   := $(VENV)/.deps-stamp
+BENCH_DEPS := $(VENV)/.bench-stamp
+EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
+
+.PHONY: all build test test-pure demo bench asv sanitize lint clean wheel
+
+all: build
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS): pyproject.toml | $(VPY)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "setuptools>=77" wheel "Cython>=3.0.10"
+	$(VPY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+$(BENCH_DEPS): $(DEPS)
+	$(VPY) -m pip install -q -e '.[bench]' --no-build-isolation
+	touch $@
+
+build: $(DEPS)
+	$(VPY) setup.py -q build_ext --inplace
+
+test: build
+	$(VPY) -m pytest
+
+demo: build
+	$(VPY) -m distcache demo
+
+bench: build $(BENCH_DEPS)
+	$(VPY) -m asv_bench.compare
+
+asv: build $(BENCH_DEPS)
+	cd asv_bench && ../$(VPY) -m asv run --python=same --quick --show-stderr
+
+# AddressSanitizer + UBSan build of the extension, then the core tests under it.
+# The runtime must be preloaded because python itself is not instrumented.
+sanitize: $(DEPS)
+	DISTCACHE_SANITIZE=1 $(VPY) setup.py -q build_ext --inplace --force
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	PYTHONMALLOC=malloc $(VPY) -m pytest -p no:cacheprovider -q tests/core; \
+	status=$$?; $(VPY) setup.py -q build_ext --inplace --force; exit $$status
+
+lint: $(DEPS)
+	$(VPY) -m pip install -q ruff
+	$(VPY) -m ruff check distcache tests asv_bench
+
+wheel: $(DEPS)
+	$(VPY) -m pip install -q build
+	$(VPY) -m build
+
+clean:
+	rm -rf build dist *.egg-info distcache/_core.c distcache/*.so .pytest_cache

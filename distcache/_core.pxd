@@ -1,0 +1,100 @@
+# Every C declaration of the core, in one place (the uvloop `includes/` habit):
+# _core.pyx never spells a raw C call that is not declared here.
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+
+
+cdef extern from "fnv.h" nogil:
+    uint32_t dc_fnv32(const unsigned char *p, size_t n)
+    uint32_t dc_fnv32a(const unsigned char *p, size_t n)
+    uint64_t dc_fnv64a(const unsigned char *p, size_t n)
+    uint64_t dc_hash64(const unsigned char *p, size_t n)
+    uint32_t dc_fmix32(uint32_t h)
+
+
+cdef extern from "lock.h" nogil:
+    ctypedef struct dc_lock_t:
+        pass
+    void dc_lock(dc_lock_t *l)
+    void dc_unlock(dc_lock_t *l)
+
+
+cdef extern from "clock.h" nogil:
+    double dc_now()
+
+
+cdef extern from "lru.h" nogil:
+    enum:
+        DC_ENTRY_OVERHEAD
+        DC_MAX_KEY_LEN
+
+    ctypedef struct dc_entry:
+        double expires
+        uint32_t hash
+        uint32_t vlen
+        uint16_t klen
+        dc_entry *hnext
+
+    ctypedef struct dc_shard:
+        dc_lock_t lock
+        uint32_t count
+        uint64_t hits, misses, sets, deletes, evictions, expirations, rejected
+
+    ctypedef struct dc_cache:
+        dc_shard *shards
+        uint32_t nshards
+        uint32_t mask
+        uint64_t max_bytes
+        uint64_t nbytes
+
+    uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
+    const unsigned char *dc_entry_value(const dc_entry *e)
+    int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
+    void dc_cache_free(dc_cache *c)
+    dc_shard *dc_cache_shard(dc_cache *c, uint32_t hash)
+    dc_entry *dc_shard_get(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
+                           uint32_t hash, dc_entry **reclaimed)
+    dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
+                            uint32_t hash, dc_entry **reclaimed)
+    dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
+                           const unsigned char *value, uint32_t vlen, double expires)
+    int dc_cache_insert(dc_cache *c, dc_entry *e)
+    void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+    int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+    int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+    void dc_cache_clear(dc_cache *c)
+    uint64_t dc_cache_count(dc_cache *c)
+    uint64_t dc_cache_nbytes(dc_cache *c)
+    const char *dc_cache_check(dc_cache *c)
+
+
+cdef extern from "bloom.h" nogil:
+    ctypedef struct dc_bloom:
+        uint64_t *words
+        uint64_t nbits
+        uint32_t nhashes
+    int dc_bloom_init(dc_bloom *b, uint64_t nbits, uint32_t nhashes)
+    void dc_bloom_free(dc_bloom *b)
+    int dc_bloom_add(dc_bloom *b, uint64_t h)
+    int dc_bloom_contains(const dc_bloom *b, uint64_t h)
+    void dc_bloom_clear(dc_bloom *b)
+    uint64_t dc_bloom_bits_set(const dc_bloom *b)
+
+
+cdef extern from "sketch.h" nogil:
+    ctypedef struct dc_sketch:
+        uint32_t *counters
+        uint64_t width
+        uint32_t depth
+        uint64_t total
+        uint64_t halve_every
+        uint64_t halvings
+    int dc_sketch_init(dc_sketch *s, uint64_t width, uint32_t depth, uint64_t halve_every)
+    void dc_sketch_free(dc_sketch *s)
+    uint32_t dc_sketch_estimate(const dc_sketch *s, uint64_t h)
+    uint32_t dc_sketch_add(dc_sketch *s, uint64_t h, uint32_t count)
+    void dc_sketch_halve(dc_sketch *s)
+    void dc_sketch_clear(dc_sketch *s)

@@ -1,0 +1,721 @@
+# cython: freethreading_compatible=True
+"""The C core of distcache: LRUCache, BloomFilter, CountMinSketch, FNV hashes.
+
+A thin object layer over csrc/*.h (declared in _core.pxd). The contract is
+docs/internals.md; distcache/_pycore.py is the pure-Python twin.
+"""
+
+import math
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_CheckBuffer, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.unicode cimport PyUnicode_Check
+from libc.stdint cimport uint32_t, uint64_t, UINT32_MAX
+from libc.stdlib cimport free
+from libc.string cimport memcpy, memset
+
+
+ENTRY_OVERHEAD = DC_ENTRY_OVERHEAD
+MAX_KEY_LEN = DC_MAX_KEY_LEN
+IMPLEMENTATION = "c"
+
+# A single get copies values of this size or more with the GIL released: at
+# 32 KiB the memcpy (~1-2 us) dwarfs the ~100 ns of dropping and retaking the
+# GIL. Smaller values are copied with the GIL held (docs/optimization.md).
+cdef enum:
+    LARGE_VALUE = 32768
+# get_many copies outside the GIL when the values found add up to this much.
+cdef enum:
+    BATCH_NOGIL_COPY = 16384
+
+cdef double _INF = float("inf")
+
+
+cdef struct View:
+    const unsigned char *ptr
+    Py_ssize_t len
+    bint has_buf
+    Py_buffer buf
+
+
+cdef inline int _key_view(object key, View *v) except -1:
+    """Points v at the key's bytes: UTF-8 of a str, or a bytes-like buffer."""
+    v.has_buf = False
+    if PyBytes_CheckExact(key):
+        v.ptr = <const unsigned char *>PyBytes_AS_STRING(key)
+        v.len = PyBytes_GET_SIZE(key)
+    elif PyUnicode_Check(key):
+        v.ptr = <const unsigned char *>PyUnicode_AsUTF8AndSize(key, &v.len)
+    elif PyObject_CheckBuffer(key):
+        PyObject_GetBuffer(key, &v.buf, PyBUF_SIMPLE)
+        v.has_buf = True
+        v.ptr = <const unsigned char *>v.buf.buf
+        v.len = v.buf.len
+    else:
+        raise TypeError(f"key must be str or bytes-like, not {type(key).__name__}")
+    if v.len > DC_MAX_KEY_LEN:
+        _release(v)
+        raise ValueError(f"key is {v.len} bytes; the limit is {DC_MAX_KEY_LEN}")
+    return 0
+
+
+cdef inline int _value_view(object value, View *v) except -1:
+    """Points v at a bytes-like value's bytes."""
+    v.has_buf = False
+    if PyBytes_CheckExact(value):
+        v.ptr = <const unsigned char *>PyBytes_AS_STRING(value)
+        v.len = PyBytes_GET_SIZE(value)
+    elif PyObject_CheckBuffer(value) and not PyUnicode_Check(value):
+        PyObject_GetBuffer(value, &v.buf, PyBUF_SIMPLE)
+        v.has_buf = True
+        v.ptr = <const unsigned char *>v.buf.buf
+        v.len = v.buf.len
+    else:
+        raise TypeError(f"value must be bytes-like, not {type(value).__name__}")
+    if <uint64_t>v.len > UINT32_MAX:
+        _release(v)
+        raise ValueError(f"value is {v.len} bytes; the limit is {UINT32_MAX}")
+    return 0
+
+
+cdef inline void _release(View *v) noexcept:
+    if v.has_buf:
+        PyBuffer_Release(&v.buf)
+        v.has_buf = False
+
+
+cdef inline double _ttl_seconds(object ttl, str what) except -1.0:
+    """A validated ttl: seconds > 0, or 0.0 for no expiry (None or inf)."""
+    if ttl is None:
+        return 0.0
+    cdef double t = float(ttl)
+    if t != t or t <= 0.0:
+        raise ValueError(f"{what} must be a positive number of seconds or None, not {ttl!r}")
+    if t == _INF:
+        return 0.0
+    return t
+
+
+cdef inline bint _is_power_of_two(long n):
+    return n > 0 and (n & (n - 1)) == 0
+
+
+cdef class LRUCache:
+    """A byte-budgeted LRU cache of bytes values in C memory, split into shards."""
+
+    cdef dc_cache c
+    cdef double _default_ttl  # 0.0 = no expiry
+    cdef readonly object default_ttl
+
+    def __cinit__(self, max_bytes, default_ttl=None, *, shards=256):
+        memset(&self.c, 0, sizeof(dc_cache))
+        if not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise ValueError(f"max_bytes must be a positive int, not {max_bytes!r}")
+        if not isinstance(shards, int) or not 1 <= shards <= 65536 or not _is_power_of_two(shards):
+            raise ValueError(f"shards must be a power of two in [1, 65536], not {shards!r}")
+        self._default_ttl = _ttl_seconds(default_ttl, "default_ttl")
+        self.default_ttl = default_ttl
+        if max_bytes > 2**63:
+            max_bytes = 2**63
+        if dc_cache_init(&self.c, <uint64_t>max_bytes, <uint32_t>shards) < 0:
+            dc_cache_free(&self.c)
+            raise MemoryError()
+
+    def __dealloc__(self):
+        dc_cache_free(&self.c)
+
+    cdef inline double _expires(self, object ttl) except -1.0:
+        cdef double t = self._default_ttl if ttl is None else _ttl_seconds(ttl, "ttl")
+        return dc_now() + t if t > 0.0 else 0.0
+
+    # ------------------------------------------------------------- reads
+
+    cdef object _get(self, View *k, object default):
+        cdef uint32_t h = dc_fnv32a(k.ptr, k.len)
+        cdef dc_shard *s = dc_cache_shard(&self.c, h)
+        cdef dc_entry *gone = NULL
+        cdef dc_entry *e
+        cdef object result = default
+        cdef uint32_t n = 0
+        dc_lock(&s.lock)
+        try:
+            e = dc_shard_get(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
+            if e != NULL:
+                if e.vlen < LARGE_VALUE:
+                    result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
+                else:
+                    n = e.vlen
+        finally:
+            dc_unlock(&s.lock)
+        free(gone)
+        if n:
+            return self._copy_large(k, h, n, default)
+        return result
+
+    cdef object _copy_large(self, View *k, uint32_t h, uint32_t n, object default):
+        """Copies a value of n bytes found a moment ago, with the GIL released."""
+        cdef dc_shard *s = dc_cache_shard(&self.c, h)
+        cdef dc_entry *gone = NULL
+        cdef dc_entry *e
+        cdef bint copied = False
+        cdef object result
+        cdef char *dst
+        while True:
+            result = PyBytes_FromStringAndSize(NULL, n)
+            dst = PyBytes_AS_STRING(result)
+            with nogil:
+                dc_lock(&s.lock)
+                e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
+                if e != NULL:
+                    if e.vlen == n:
+                        memcpy(dst, dc_entry_value(e), n)
+                        copied = True
+                    else:
+                        n = e.vlen
+                dc_unlock(&s.lock)
+                free(gone)
+                gone = NULL
+            if copied:
+                return result
+            if e == NULL:  # deleted meanwhile: absent now
+                return default
+            if n < LARGE_VALUE:  # replaced by a small value: copy under the lock
+                return self._peek_copy(k, h, default)
+
+    cdef object _peek_copy(self, View *k, uint32_t h, object default):
+        """The value as it is now, without counting or touching (GIL held)."""
+        cdef dc_shard *s = dc_cache_shard(&self.c, h)
+        cdef dc_entry *gone = NULL
+        cdef dc_entry *e
+        cdef object result = default
+        dc_lock(&s.lock)
+        try:
+            e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
+            if e != NULL:
+                result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
+        finally:
+            dc_unlock(&s.lock)
+        free(gone)
+        return result
+
+    def get(self, key, default=None):
+        """The value of key as bytes, or default."""
+        cdef View k
+        _key_view(key, &k)
+        if not k.has_buf:
+            return self._get(&k, default)
+        try:
+            return self._get(&k, default)
+        finally:
+            _release(&k)
+
+    def _get_nogil(self, key, default=None):
+        """get, with the GIL released around the lookup and the copy.
+
+        Kept for the measurement in docs/optimization.md: single-key gets hold
+        the GIL because releasing it per ~50 ns operation costs more.
+        """
+        cdef View k
+        cdef uint32_t h
+        cdef dc_shard *s
+        cdef dc_entry *gone = NULL
+        cdef dc_entry *e
+        cdef uint32_t n = 0
+        cdef bint found = False
+        _key_view(key, &k)
+        try:
+            with nogil:
+                h = dc_fnv32a(k.ptr, k.len)
+                s = dc_cache_shard(&self.c, h)
+                dc_lock(&s.lock)
+                e = dc_shard_get(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
+                if e != NULL:
+                    found = True
+                    n = e.vlen
+                dc_unlock(&s.lock)
+                free(gone)
+            if not found:
+                return default
+            return self._copy_large(&k, h, n, default)
+        finally:
+            _release(&k)
+
+    def __getitem__(self, key):
+        cdef View k
+        _key_view(key, &k)
+        try:
+            result = self._get(&k, _MISSING)
+        finally:
+            _release(&k)
+        if result is _MISSING:
+            raise KeyError(key)
+        return result
+
+    def __contains__(self, key):
+        cdef View k
+        _key_view(key, &k)
+        try:
+            return bool(dc_cache_contains(&self.c, k.ptr, <uint32_t>k.len, dc_fnv32a(k.ptr, k.len)))
+        finally:
+            _release(&k)
+
+    def get_many(self, keys):
+        """A dict of the keys found, keyed by the key objects as given."""
+        cdef list ks = list(keys)
+        cdef Py_ssize_t n = len(ks), i, nviews = 0
+        cdef dict out = {}
+        if n == 0:
+            return out
+        cdef View *views = <View *>PyMem_Malloc(n * sizeof(View))
+        cdef uint32_t *hashes = <uint32_t *>PyMem_Malloc(n * sizeof(uint32_t))
+        cdef long long *vlens = <long long *>PyMem_Malloc(n * sizeof(long long))
+        cdef char **dsts = <char **>PyMem_Malloc(n * sizeof(char *))
+        cdef list objs
+        cdef dc_shard *s
+        cdef dc_entry *e
+        cdef dc_entry *gone
+        cdef uint64_t total = 0
+        try:
+            if not views or not hashes or not vlens or not dsts:
+                raise MemoryError()
+            for i in range(n):
+                _key_view(ks[i], &views[i])
+                nviews += 1
+            # Phase 1, no GIL: hash, probe, count and touch, as get does.
+            with nogil:
+                for i in range(n):
+                    hashes[i] = dc_fnv32a(views[i].ptr, views[i].len)
+                    s = dc_cache_shard(&self.c, hashes[i])
+                    gone = NULL
+                    dc_lock(&s.lock)
+                    e = dc_shard_get(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
+                    vlens[i] = e.vlen if e != NULL else -1
+                    dc_unlock(&s.lock)
+                    free(gone)
+                    if vlens[i] > 0:
+                        total += <uint64_t>vlens[i]
+            if total < BATCH_NOGIL_COPY:
+                for i in range(n):
+                    if vlens[i] >= 0:
+                        v = self._peek_copy(&views[i], hashes[i], _MISSING)
+                        if v is not _MISSING:
+                            out[ks[i]] = v
+                return out
+            # Phase 2: allocate the results; phase 3, no GIL: copy into them.
+            objs = [None] * n
+            for i in range(n):
+                if vlens[i] >= 0:
+                    objs[i] = PyBytes_FromStringAndSize(NULL, vlens[i])
+                    dsts[i] = PyBytes_AS_STRING(objs[i])
+            with nogil:
+                for i in range(n):
+                    if vlens[i] < 0:
+                        continue
+                    s = dc_cache_shard(&self.c, hashes[i])
+                    gone = NULL
+                    dc_lock(&s.lock)
+                    e = dc_shard_peek(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
+                    if e != NULL and e.vlen == vlens[i]:
+                        memcpy(dsts[i], dc_entry_value(e), e.vlen)
+                    else:
+                        vlens[i] = -2  # changed meanwhile: take it as it is now
+                    dc_unlock(&s.lock)
+                    free(gone)
+            for i in range(n):
+                if vlens[i] >= 0:
+                    out[ks[i]] = objs[i]
+                elif vlens[i] == -2:
+                    v = self._peek_copy(&views[i], hashes[i], _MISSING)
+                    if v is not _MISSING:
+                        out[ks[i]] = v
+            return out
+        finally:
+            for i in range(nviews):
+                _release(&views[i])
+            PyMem_Free(views)
+            PyMem_Free(hashes)
+            PyMem_Free(vlens)
+            PyMem_Free(dsts)
+
+    # ------------------------------------------------------------ writes
+
+    cdef bint _store(self, View *k, View *v, double expires) except -1:
+        cdef uint32_t h = dc_fnv32a(k.ptr, k.len)
+        cdef dc_entry *e
+        if dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
+            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h)
+            return False
+        if v.len >= LARGE_VALUE:
+            with nogil:
+                e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
+        else:
+            e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
+        if e == NULL:
+            raise MemoryError()
+        dc_cache_insert(&self.c, e)
+        return True
+
+    def set(self, key, value, ttl=None):
+        """Stores a copy of value under key; False when it can never fit."""
+        cdef View k, v
+        cdef double expires = self._expires(ttl)
+        _key_view(key, &k)
+        try:
+            _value_view(value, &v)
+            try:
+                return self._store(&k, &v, expires)
+            finally:
+                _release(&v)
+        finally:
+            _release(&k)
+
+    def __setitem__(self, key, value):
+        self.set(key, value)
+
+    def set_many(self, mapping, ttl=None):
+        """set for every item; validates every item before storing any."""
+        cdef list items = list(mapping.items())
+        cdef Py_ssize_t n = len(items), i, nk = 0, nv = 0
+        cdef double expires = self._expires(ttl)
+        if n == 0:
+            return
+        cdef View *kv = <View *>PyMem_Malloc(n * sizeof(View))
+        cdef View *vv = <View *>PyMem_Malloc(n * sizeof(View))
+        cdef uint32_t h
+        cdef dc_entry *e
+        cdef bint oom = False
+        try:
+            if not kv or not vv:
+                raise MemoryError()
+            for i in range(n):
+                _key_view(items[i][0], &kv[i])
+                nk += 1
+                _value_view(items[i][1], &vv[i])
+                nv += 1
+            with nogil:
+                for i in range(n):
+                    h = dc_fnv32a(kv[i].ptr, kv[i].len)
+                    if dc_entry_size(<uint32_t>kv[i].len, <uint64_t>vv[i].len) > self.c.max_bytes:
+                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h)
+                        continue
+                    e = dc_entry_new(kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
+                                     <uint32_t>vv[i].len, expires)
+                    if e == NULL:
+                        oom = True
+                        break
+                    dc_cache_insert(&self.c, e)
+            if oom:
+                raise MemoryError()
+        finally:
+            for i in range(nk):
+                _release(&kv[i])
+            for i in range(nv):
+                _release(&vv[i])
+            PyMem_Free(kv)
+            PyMem_Free(vv)
+
+    def delete(self, key):
+        """Removes key; True when a live entry was there."""
+        cdef View k
+        _key_view(key, &k)
+        try:
+            return bool(dc_cache_delete(&self.c, k.ptr, <uint32_t>k.len, dc_fnv32a(k.ptr, k.len)))
+        finally:
+            _release(&k)
+
+    def __delitem__(self, key):
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def clear(self):
+        """Removes every entry; the counters stay."""
+        with nogil:
+            dc_cache_clear(&self.c)
+
+    # ------------------------------------------------------------ figures
+
+    def __len__(self):
+        return dc_cache_count(&self.c)
+
+    @property
+    def nbytes(self):
+        """Bytes charged for the stored entries (key + value + ENTRY_OVERHEAD each)."""
+        return dc_cache_nbytes(&self.c)
+
+    @property
+    def max_bytes(self):
+        """The byte budget."""
+        return self.c.max_bytes
+
+    @property
+    def shards(self):
+        """The number of shards."""
+        return self.c.nshards
+
+    def stats(self):
+        """Counters and sizes as a dict."""
+        cdef uint64_t t[7]
+        cdef uint64_t items = 0
+        cdef uint32_t i
+        cdef dc_shard *s
+        memset(t, 0, sizeof(t))
+        for i in range(self.c.nshards):
+            s = &self.c.shards[i]
+            dc_lock(&s.lock)
+            t[0] += s.hits
+            t[1] += s.misses
+            t[2] += s.sets
+            t[3] += s.deletes
+            t[4] += s.evictions
+            t[5] += s.expirations
+            t[6] += s.rejected
+            items += s.count
+            dc_unlock(&s.lock)
+        return {
+            "hits": t[0], "misses": t[1], "sets": t[2], "deletes": t[3],
+            "evictions": t[4], "expirations": t[5], "rejected": t[6],
+            "items": items, "nbytes": dc_cache_nbytes(&self.c), "max_bytes": self.c.max_bytes,
+        }
+
+    def _check_invariants(self):
+        """Verifies index, lists and byte counts (debug; quiescent caches)."""
+        cdef const char *err = dc_cache_check(&self.c)
+        if err != NULL:
+            raise AssertionError((<bytes>err).decode())
+
+    def __repr__(self):
+        return (f"<LRUCache items={len(self)} nbytes={self.nbytes} "
+                f"max_bytes={self.max_bytes} shards={self.shards}>")
+
+
+cdef object _MISSING = object()
+
+
+# ------------------------------------------------------------------ bloom
+
+
+def _bloom_geometry(capacity, error_rate):
+    """(nbits, nhashes) for a capacity and error rate (docs/internals.md)."""
+    nbits = math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2)
+    nbits = (nbits + 63) // 64 * 64
+    nhashes = max(1, math.floor(nbits / capacity * math.log(2) + 0.5))
+    return nbits, nhashes
+
+
+cdef class BloomFilter:
+    """A bloom filter of bytes keys with bits in C memory; thread-safe."""
+
+    cdef dc_bloom b
+    cdef readonly object capacity
+    cdef readonly double error_rate
+
+    def __cinit__(self, capacity, error_rate=0.01):
+        self.b.words = NULL
+        if not isinstance(capacity, int) or capacity <= 0:
+            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+        error_rate = float(error_rate)
+        if not 0.0 < error_rate < 1.0:
+            raise ValueError(f"error_rate must be in (0, 1), not {error_rate!r}")
+        nbits, nhashes = _bloom_geometry(capacity, error_rate)
+        self.capacity = capacity
+        self.error_rate = error_rate
+        if dc_bloom_init(&self.b, nbits, nhashes) < 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        dc_bloom_free(&self.b)
+
+    def add(self, key):
+        """Adds key; True when it was (possibly) there already."""
+        cdef View k
+        _key_view(key, &k)
+        try:
+            return bool(dc_bloom_add(&self.b, dc_hash64(k.ptr, k.len)))
+        finally:
+            _release(&k)
+
+    def __contains__(self, key):
+        cdef View k
+        _key_view(key, &k)
+        try:
+            return bool(dc_bloom_contains(&self.b, dc_hash64(k.ptr, k.len)))
+        finally:
+            _release(&k)
+
+    def add_many(self, keys):
+        """Adds every key."""
+        cdef View k
+        for key in keys:
+            _key_view(key, &k)
+            dc_bloom_add(&self.b, dc_hash64(k.ptr, k.len))
+            _release(&k)
+
+    def clear(self):
+        """Unsets every bit."""
+        dc_bloom_clear(&self.b)
+
+    @property
+    def nbits(self):
+        """Size of the bit array."""
+        return self.b.nbits
+
+    @property
+    def nhashes(self):
+        """Bits set per key."""
+        return self.b.nhashes
+
+    @property
+    def bits_set(self):
+        """Bits currently set."""
+        return dc_bloom_bits_set(&self.b)
+
+    @property
+    def approx_count(self):
+        """Estimated number of distinct keys added."""
+        cdef uint64_t x = dc_bloom_bits_set(&self.b)
+        if x >= self.b.nbits:
+            return self.b.nbits
+        nbits = float(self.b.nbits)
+        return round(-(nbits / self.b.nhashes) * math.log(1 - x / nbits))
+
+    @property
+    def estimated_fp_rate(self):
+        """The false-positive rate at the current fill."""
+        return (dc_bloom_bits_set(&self.b) / float(self.b.nbits)) ** self.b.nhashes
+
+    def __repr__(self):
+        return f"<BloomFilter capacity={self.capacity} nbits={self.nbits} nhashes={self.nhashes}>"
+
+
+# ----------------------------------------------------------------- sketch
+
+
+cdef class CountMinSketch:
+    """A count-min sketch (conservative update, periodic halving); thread-safe."""
+
+    cdef dc_sketch s
+
+    def __cinit__(self, width, depth=4, *, halve_every=0):
+        self.s.counters = NULL
+        if not isinstance(width, int) or width <= 0:
+            raise ValueError(f"width must be a positive int, not {width!r}")
+        if not isinstance(depth, int) or not 1 <= depth <= 16:
+            raise ValueError(f"depth must be an int in [1, 16], not {depth!r}")
+        if not isinstance(halve_every, int) or halve_every < 0:
+            raise ValueError(f"halve_every must be an int >= 0, not {halve_every!r}")
+        w = 16
+        while w < width:
+            w *= 2
+        if dc_sketch_init(&self.s, w, depth, halve_every) < 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        dc_sketch_free(&self.s)
+
+    def add(self, key, count=1):
+        """Adds count to key; returns its estimate afterwards."""
+        cdef View k
+        if not isinstance(count, int) or not 0 <= count <= UINT32_MAX:
+            raise ValueError(f"count must be an int in [0, 2**32), not {count!r}")
+        _key_view(key, &k)
+        try:
+            return dc_sketch_add(&self.s, dc_hash64(k.ptr, k.len), <uint32_t>count)
+        finally:
+            _release(&k)
+
+    def estimate(self, key):
+        """The estimated count of key (never below the true count)."""
+        cdef View k
+        _key_view(key, &k)
+        try:
+            return dc_sketch_estimate(&self.s, dc_hash64(k.ptr, k.len))
+        finally:
+            _release(&k)
+
+    def halve(self):
+        """Halves every counter (ageing)."""
+        dc_sketch_halve(&self.s)
+
+    def clear(self):
+        """Zeroes every counter."""
+        dc_sketch_clear(&self.s)
+
+    @property
+    def width(self):
+        """Counters per row (a power of two)."""
+        return self.s.width
+
+    @property
+    def depth(self):
+        """Rows."""
+        return self.s.depth
+
+    @property
+    def total(self):
+        """Additions since the last halving."""
+        return self.s.total
+
+    @property
+    def halvings(self):
+        """Halvings so far."""
+        return self.s.halvings
+
+    @property
+    def halve_every(self):
+        """Additions between halvings (0 = never)."""
+        return self.s.halve_every
+
+    def __repr__(self):
+        return f"<CountMinSketch width={self.width} depth={self.depth} total={self.total}>"
+
+
+# ----------------------------------------------------------------- hashes
+
+
+cdef inline int _key_view_any(object data, View *v) except -1:
+    """Like _key_view, without the key-length limit."""
+    v.has_buf = False
+    if PyBytes_CheckExact(data):
+        v.ptr = <const unsigned char *>PyBytes_AS_STRING(data)
+        v.len = PyBytes_GET_SIZE(data)
+    elif PyUnicode_Check(data):
+        v.ptr = <const unsigned char *>PyUnicode_AsUTF8AndSize(data, &v.len)
+    elif PyObject_CheckBuffer(data):
+        PyObject_GetBuffer(data, &v.buf, PyBUF_SIMPLE)
+        v.has_buf = True
+        v.ptr = <const unsigned char *>v.buf.buf
+        v.len = v.buf.len
+    else:
+        raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+    return 0
+
+
+def fnv32(data):
+    """FNV-1 32-bit hash of data (str as UTF-8, or bytes-like)."""
+    cdef View v
+    _key_view_any(data, &v)
+    try:
+        return dc_fnv32(v.ptr, v.len)
+    finally:
+        _release(&v)
+
+
+def fnv32a(data):
+    """FNV-1a 32-bit hash of data (str as UTF-8, or bytes-like)."""
+    cdef View v
+    _key_view_any(data, &v)
+    try:
+        return dc_fnv32a(v.ptr, v.len)
+    finally:
+        _release(&v)
+
+
+def fnv64a(data):
+    """FNV-1a 64-bit hash of data (str as UTF-8, or bytes-like)."""
+    cdef View v
+    _key_view_any(data, &v)
+    try:
+        return dc_fnv64a(v.ptr, v.len)
+    finally:
+        _release(&v)
