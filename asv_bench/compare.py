@@ -1,0 +1,513 @@
+"""distcache.LRUCache beside dict, functools.lru_cache, cachebox, lru-dict and cachetools.
+
+    python -m asv_bench.compare                  # full run (make bench): prints the
+                                                 # table, writes docs/performance.md + .png
+    python -m asv_bench.compare --quick --no-write
+
+Method: every library runs in this one process, in the same run, on the same
+key and value objects; each measurement is a loop over a prebuilt list of
+keys, repeated in rounds that interleave the libraries (the order rotates
+every round), with the garbage collector off; a figure is the median of its
+rounds. Memory is the exception: each library fills its cache in a process of
+its own (asv_bench/rss.py). Targets are ratios against a peer measured in the
+same run, never absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+from asv_bench import report
+from asv_bench.hitratio import ExactLRU, replay
+from asv_bench.libraries import LIBRARIES, Library
+from asv_bench.workload import KEY_LEN, VALUE_LEN, keys, shuffled, value, values, zipf_ranks
+
+ROOT = Path(__file__).resolve().parent.parent
+LARGE_VALUE = 16 << 10
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does."""
+
+    rounds: int  # interleaved rounds; a figure is the median over them
+    hot_keys: int  # keys of the "hot" working set
+    ops: int  # gets per timed pass (single-key, one thread)
+    wide_keys: int  # keys of the "get hit over many keys" cache
+    miss_keys: int  # distinct absent keys, cycled
+    set_budget: int  # bytes of distcache's budget for "set with eviction"
+    set_ops: int  # inserts per timed pass
+    thread_ops: int  # gets per pass, split over the threads
+    many_batches: int  # get_many(100) calls per pass, 100-byte values
+    many_batches_large: int  # get_many(100) calls per pass, 16 KiB values
+    rss_entries: int  # entries for the memory measurement
+    zipf_requests: int
+    zipf_keys: int
+    zipf_cached: float = 0.10  # fraction of zipf_keys the budget holds
+
+
+FULL = Sizes(
+    rounds=9,
+    hot_keys=1000,
+    ops=200_000,
+    wide_keys=100_000,
+    miss_keys=10_000,
+    set_budget=10 << 20,
+    set_ops=100_000,
+    thread_ops=400_000,
+    many_batches=4000,
+    many_batches_large=400,
+    rss_entries=1_000_000,
+    zipf_requests=1_000_000,
+    zipf_keys=100_000,
+)
+QUICK = Sizes(
+    rounds=3,
+    hot_keys=1000,
+    ops=10_000,
+    wide_keys=5000,
+    miss_keys=2000,
+    set_budget=256 << 10,
+    set_ops=2000,
+    thread_ops=10_000,
+    many_batches=100,
+    many_batches_large=10,
+    rss_entries=20_000,
+    zipf_requests=50_000,
+    zipf_keys=5000,
+)
+
+DEFAULT_LIBRARIES = ("distcache", "dict", "lru_cache", "cachebox", "lru-dict", "cachetools")
+
+Case = Callable[[], tuple[int, int]]  # one timed pass: (elapsed ns, operations)
+
+
+# --- timing ------------------------------------------------------------------
+
+
+def _loop_get(get: Callable[[Any], object], keys_: Sequence[Any]) -> int:
+    t0 = perf_counter_ns()
+    for k in keys_:
+        get(k)
+    return perf_counter_ns() - t0
+
+
+def _loop_set(cache: Any, keys_: Sequence[str], values_: Sequence[bytes]) -> int:
+    t0 = perf_counter_ns()
+    for k, v in zip(keys_, values_, strict=True):
+        cache[k] = v
+    return perf_counter_ns() - t0
+
+
+def _threaded(work: Sequence[Callable[[], object]]) -> int:
+    """Run each callable in a thread of its own, all released at once.
+
+    Returns the ns from the first thread's start to the last thread's end;
+    each thread reads its own clock, so a main thread scheduled late does not
+    shorten the measurement.
+    """
+    gate = threading.Barrier(len(work))
+    spans: list[tuple[int, int]] = []
+
+    def body(fn: Callable[[], object]) -> None:
+        gate.wait()
+        t0 = perf_counter_ns()
+        fn()
+        spans.append((t0, perf_counter_ns()))  # list.append is atomic
+
+    threads = [threading.Thread(target=body, args=(fn,)) for fn in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
+def _split(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    step = -(-len(items) // parts)
+    return [items[i * step : (i + 1) * step] for i in range(parts)]
+
+
+def _get_case(get: Callable[[Any], object], access: Sequence[Any]) -> Case:
+    return lambda: (_loop_get(get, access), len(access))
+
+
+def _fresh_case(get: Callable[[Any], object], access: Sequence[str]) -> Case:
+    """Gets of equal keys in new str objects every pass: no cached str hash, no FNV memo."""
+    def case() -> tuple[int, int]:
+        fresh = [k.encode().decode() for k in access]
+        return _loop_get(get, fresh), len(fresh)
+
+    return case
+
+
+def _threaded_case(fn: Callable[[Any, Sequence[Any]], int], target: Any,
+                   work: Sequence[Any], threads: int, ops: int) -> Case:
+    parts = _split(work, threads)
+    return lambda: (_threaded([partial(fn, target, p) for p in parts]), ops)
+
+
+@contextlib.contextmanager
+def _gc_off() -> Iterator[None]:
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def interleave(cases: dict[Hashable, Case], rounds: int) -> dict[Hashable, float]:
+    """Median ns per operation of each case over `rounds` interleaved rounds.
+
+    One untimed warm-up pass each first; round r starts at case r (rotation),
+    so no case always runs first, or always right after the same neighbour.
+    """
+    names = list(cases)
+    samples: dict[Hashable, list[float]] = {n: [] for n in names}
+    with _gc_off():
+        for name in names:
+            cases[name]()
+        for r in range(rounds):
+            s = r % len(names)
+            for name in names[s:] + names[:s]:
+                ns, ops = cases[name]()
+                samples[name].append(ns / ops)
+    return {n: statistics.median(v) for n, v in samples.items()}
+
+
+# --- measurements --------------------------------------------------------------
+
+
+def _entry_size(overhead: int, value_len: int = VALUE_LEN) -> int:
+    return KEY_LEN + value_len + overhead
+
+
+def _cycle(items: Sequence[Any], n: int) -> list[Any]:
+    return [items[i % len(items)] for i in range(n)]
+
+
+def _filled(lib: Library, ks: Sequence[str], vs: Sequence[bytes], overhead: int) -> Any:
+    """A cache of `lib` holding every (key, value), with room to spare."""
+    cache = lib.make(len(ks), 2 * len(ks) * _entry_size(overhead, len(vs[0])))
+    lib.fill(cache, zip(ks, vs, strict=True))
+    return cache
+
+
+def measure_gets(libs: list[Library], sizes: Sizes, overhead: int) -> dict[str, dict[str, float]]:
+    """get hit (hot keys and many keys) and get miss, ns/op per library."""
+    out: dict[str, dict[str, float]] = {}
+    hot = keys(sizes.hot_keys)
+    hot_access = shuffled(_cycle(hot, sizes.ops))
+    applies = [lib for lib in libs if "get_hit_hot" in lib.applies]
+    caches = {lib.name: _filled(lib, hot, values(len(hot)), overhead) for lib in applies}
+    cases: dict[Hashable, Case] = {
+        lib.name: _get_case(lib.getter(caches[lib.name]), hot_access) for lib in applies
+    }
+    # The loop-and-call floor: the same loop calling a C builtin that does nothing.
+    cases["floor"] = _get_case(id, hot_access)
+    res = interleave(cases, sizes.rounds)
+    out["floor"] = {"floor": res.pop("floor")}
+    out["get_hit_hot"] = res  # type: ignore[assignment]
+
+    cases = {lib.name: _fresh_case(lib.getter(caches[lib.name]), hot_access) for lib in applies}
+    out["get_hit_fresh"] = interleave(cases, sizes.rounds)  # type: ignore[assignment]
+
+    miss_access = _cycle(keys(sizes.miss_keys, prefix="m"), sizes.ops)
+    cases = {
+        lib.name: _get_case(lib.getter(caches[lib.name]), miss_access)
+        for lib in applies
+        if "get_miss" in lib.applies
+    }
+    out["get_miss"] = interleave(cases, sizes.rounds)  # type: ignore[assignment]
+    del caches, cases
+
+    wide = keys(sizes.wide_keys, prefix="w")
+    wide_access = shuffled(wide)
+    caches = {lib.name: _filled(lib, wide, _cycle(values(1024), len(wide)), overhead)
+              for lib in applies}
+    if len(caches["distcache"]) != len(wide):
+        raise RuntimeError(f"distcache holds {len(caches['distcache'])} of {len(wide)} keys")
+    cases = {lib.name: _get_case(lib.getter(caches[lib.name]), wide_access) for lib in applies}
+    out["get_hit_wide"] = interleave(cases, sizes.rounds)  # type: ignore[assignment]
+    return out
+
+
+def measure_set_evict(
+    libs: list[Library], sizes: Sizes, overhead: int
+) -> tuple[dict[str, float], int]:
+    """set of an absent key into a full cache (one eviction each), ns/op; and the entry count.
+
+    Keys cycle through a universe of twice the capacity, so a key comes back
+    only after `capacity` other inserts: long evicted, in every shard.
+    """
+    capacity = sizes.set_budget // _entry_size(overhead)
+    universe = keys(2 * capacity, prefix="s")
+    doubled = universe + universe
+    pass_values = _cycle(values(1024), sizes.set_ops)
+    cases: dict[Hashable, Case] = {}
+    caches: dict[str, Any] = {}
+    for lib in libs:
+        if "set_evict" not in lib.applies:
+            continue
+        cache = lib.make(capacity, sizes.set_budget)
+        lib.fill(cache, zip(universe[:capacity], _cycle(pass_values, capacity), strict=True))
+        caches[lib.name] = cache
+        cursor = [capacity]
+
+        def case(cache: Any = cache, cursor: list[int] = cursor) -> tuple[int, int]:
+            c = cursor[0]
+            ks = doubled[c : c + sizes.set_ops]
+            cursor[0] = (c + sizes.set_ops) % len(universe)
+            return _loop_set(cache, ks, pass_values), len(ks)
+
+        cases[lib.name] = case
+    res = interleave(cases, sizes.rounds)
+    for name, cache in caches.items():
+        if len(cache) > capacity or len(cache) < capacity * 0.95:
+            raise RuntimeError(f"{name} holds {len(cache)} entries, capacity {capacity}")
+    return res, capacity  # type: ignore[return-value]
+
+
+def measure_threads(
+    libs: list[Library], sizes: Sizes, overhead: int
+) -> dict[str, dict[int, float]]:
+    """Single-key get hits, a fixed count split over 1 and 2 threads: aggregate ns/op."""
+    hot = keys(sizes.hot_keys)
+    access = shuffled(_cycle(hot, sizes.thread_ops))
+    cases: dict[Hashable, Case] = {}
+    for lib in libs:
+        if "threads" not in lib.applies:
+            continue
+        get = lib.getter(_filled(lib, hot, values(len(hot)), overhead))
+        for n in (1, 2):
+            cases[(lib.name, n)] = _threaded_case(_loop_get, get, access, n, len(access))
+    res = interleave(cases, sizes.rounds)
+    out: dict[str, dict[int, float]] = {}
+    for (name, n), ns in res.items():  # type: ignore[misc]
+        out.setdefault(name, {})[n] = ns
+    return out
+
+
+def measure_get_many(dc: Any, sizes: Sizes, overhead: int) -> dict[int, dict[int, float]]:
+    """distcache get_many(100) over 1 and 2 threads, per value size: aggregate ns per key."""
+    hot = keys(sizes.hot_keys)
+    cases: dict[Hashable, Case] = {}
+    plan = ((VALUE_LEN, sizes.many_batches), (LARGE_VALUE, sizes.many_batches_large))
+    for vlen, nbatches in plan:
+        cache = _filled(LIBRARIES["distcache"], hot, values(len(hot), vlen), overhead)
+        access = shuffled(_cycle(hot, nbatches * BATCH))
+        batches = [access[i : i + BATCH] for i in range(0, len(access), BATCH)]
+        if len(cache.get_many(batches[0])) != len(set(batches[0])):
+            raise RuntimeError("get_many missed keys that are cached")
+        for n in (1, 2):
+            cases[(vlen, n)] = _threaded_case(_loop_get, cache.get_many, batches, n, len(access))
+    res = interleave(cases, sizes.rounds)
+    out: dict[int, dict[int, float]] = {}
+    for (vlen, n), ns in res.items():  # type: ignore[misc]
+        out.setdefault(vlen, {})[n] = ns
+    return out
+
+
+def measure_gil(dc: Any, sizes: Sizes, overhead: int) -> dict[str, Any]:
+    """get vs _get_nogil (GIL released around lookup and copy), 1 and 2 threads, ops/s."""
+    if not hasattr(dc.LRUCache, "_get_nogil"):
+        return {"skipped": "distcache.LRUCache has no _get_nogil method in this build"}
+    hot = keys(sizes.hot_keys)
+    cases: dict[Hashable, Case] = {}
+    # A 16 KiB copy costs ~10x a 100-byte one: fewer gets keep the passes alike in length.
+    plan = ((VALUE_LEN, sizes.thread_ops), (LARGE_VALUE, max(sizes.thread_ops // 8, 1000)))
+    for vlen, ops in plan:
+        cache = _filled(LIBRARIES["distcache"], hot, values(len(hot), vlen), overhead)
+        access = shuffled(_cycle(hot, ops))
+        for method in ("get", "_get_nogil"):
+            for n in (1, 2):
+                cases[(method, vlen, n)] = _threaded_case(
+                    _loop_get, getattr(cache, method), access, n, len(access))
+    res = interleave(cases, sizes.rounds)
+    rows: list[dict[str, Any]] = []
+    for method in ("get", "_get_nogil"):
+        for vlen in (VALUE_LEN, LARGE_VALUE):
+            one, two = 1e9 / res[(method, vlen, 1)], 1e9 / res[(method, vlen, 2)]
+            rows.append({"method": method, "value_bytes": vlen, "ops_per_s_1": one,
+                         "ops_per_s_2": two, "ratio": two / one})
+    return {"rows": rows}
+
+
+def measure_rss(libs: list[Library], sizes: Sizes) -> dict[str, dict[str, Any]]:
+    """RSS per entry, each library filled in a subprocess of its own."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    out: dict[str, dict[str, Any]] = {}
+    for lib in libs:
+        if "rss" not in lib.applies:
+            continue
+        proc = subprocess.run(
+            [sys.executable, "-m", "asv_bench.rss", lib.name, str(sizes.rss_entries)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"RSS measurement of {lib.name} failed:\n{proc.stderr}")
+        out[lib.name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def measure_zipf(dc: Any, sizes: Sizes) -> dict[str, Any]:
+    """Hit ratio of distcache.LRUCache vs an exact global LRU of the same budget, Zipf(0.99)."""
+    overhead = dc.ENTRY_OVERHEAD
+    universe = keys(sizes.zipf_keys, prefix="z")
+    trace = [universe[r] for r in zipf_ranks(sizes.zipf_requests, sizes.zipf_keys)]
+    entries = int(sizes.zipf_keys * sizes.zipf_cached)
+    budget = entries * _entry_size(overhead)
+    v = value(0)
+    cache = dc.LRUCache(max_bytes=budget)
+    hits, n = replay(cache.get, cache.set, trace, v)
+    if cache.nbytes > budget:
+        raise RuntimeError(f"distcache nbytes {cache.nbytes} > max_bytes {budget}")
+    exact = ExactLRU(budget, overhead)
+    exact_hits, _ = replay(exact.get, exact.set, trace, v)
+    return {
+        "requests": n, "keys": sizes.zipf_keys, "s": 0.99, "budget_bytes": budget,
+        "budget_entries": entries, "distcache": hits / n, "exact_lru": exact_hits / n,
+        "difference_points": 100.0 * (hits - exact_hits) / n,
+    }
+
+
+# --- the run -------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def run(
+    quick: bool = False,
+    libraries: Sequence[str] = DEFAULT_LIBRARIES,
+    sizes: Sizes | None = None,
+    log: Callable[[str], object] | None = None,
+) -> dict[str, Any]:
+    """Measure everything; return the results as plain data (report.render prints them).
+
+    `libraries` must include "distcache"; a library that is not installed is
+    an error (``pip install -e '.[bench]'``), never a silently empty column.
+    """
+    say = log or (lambda _msg: None)
+    sizes = sizes or (QUICK if quick else FULL)
+    unknown = [n for n in libraries if n not in LIBRARIES]
+    if unknown or "distcache" not in libraries:
+        raise ValueError(f"libraries must include distcache and be among {sorted(LIBRARIES)}")
+    libs = [LIBRARIES[n] for n in libraries]
+    missing = [lib.name for lib in libs if not lib.available()]
+    if missing:
+        raise RuntimeError(f"not installed: {', '.join(missing)} (pip install -e '.[bench]')")
+    dc = LIBRARIES["distcache"].load()
+    overhead = dc.ENTRY_OVERHEAD
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "meta": {
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
+            "platform": platform.platform(terse=True),
+            "versions": {lib.name: lib.version() for lib in libs},
+            "quick": quick,
+            "sizes": asdict(sizes),
+            "entry_overhead": overhead,
+        },
+        "libraries": [lib.name for lib in libs],
+    }
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        say(f"{name} ...")
+        value_ = fn()
+        say(f"{name}: {time.perf_counter() - t0:.1f} s")
+        return value_
+
+    gets = step("single-key gets", lambda: measure_gets(libs, sizes, overhead))
+    set_evict, capacity = step("set with eviction",
+                               lambda: measure_set_evict(libs, sizes, overhead))
+    threads = step("threads", lambda: measure_threads(libs, sizes, overhead))
+    many = step("get_many threads", lambda: measure_get_many(dc, sizes, overhead))
+    gil = step("GIL study", lambda: measure_gil(dc, sizes, overhead))
+    rss = step("RSS", lambda: measure_rss(libs, sizes))
+    zipf = step("Zipf hit ratio", lambda: measure_zipf(dc, sizes))
+
+    result.update(
+        floor_ns=gets.pop("floor")["floor"],
+        ns={**gets, "set_evict": set_evict},
+        set_evict_entries=capacity,
+        threads=threads,
+        get_many=many,
+        gil=gil,
+        rss=rss,
+        zipf=zipf,
+    )
+    result["rows"] = report.rows(result)
+    result["targets"] = report.targets(result)
+    result["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m asv_bench.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=None,
+                        help="write docs/performance.md and docs/performance.png "
+                             "(default: on, off with --quick)")
+    parser.add_argument("--libraries", default=",".join(DEFAULT_LIBRARIES),
+                        help="comma-separated subset of: " + ", ".join(DEFAULT_LIBRARIES))
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 9, quick 3)")
+    parser.add_argument("--json", type=Path, help="also dump the raw results to this file")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args(argv)
+    write = (not args.quick) if args.write is None else args.write
+    sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = replace(sizes, rounds=args.rounds)
+    try:
+        result = run(quick=args.quick, libraries=args.libraries.split(","), sizes=sizes,
+                     log=lambda m: print(m, file=sys.stderr, flush=True))
+    except RuntimeError as e:
+        print(f"asv_bench.compare: {e}", file=sys.stderr)
+        return 2
+    print(report.render(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+    if write:
+        report.write_docs(result, args.docs)
+        chart = args.docs.with_suffix(".png")
+        report.write_chart(result, chart)
+        print(f"wrote {args.docs} and {chart}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
