@@ -65,7 +65,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    rounds=9,
+    rounds=11,
     hot_keys=1000,
     ops=200_000,
     wide_keys=100_000,
@@ -484,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default: on, off with --quick)")
     parser.add_argument("--libraries", default=",".join(DEFAULT_LIBRARIES),
                         help="comma-separated subset of: " + ", ".join(DEFAULT_LIBRARIES))
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 9, quick 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 11, quick 3)")
     parser.add_argument("--json", type=Path, help="also dump the raw results to this file")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args(argv)
@@ -495,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(quick=args.quick, libraries=args.libraries.split(","), sizes=sizes,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         print(f"asv_bench.compare: {e}", file=sys.stderr)
         return 2
     print(report.render(result))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,9 +231,10 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     libs: list[str] = result["libraries"]
-    timed = [r for r in result["rows"] if r["unit"] == "ns/op"]
+    timed = [r for r in result["rows"] if r["unit"] == "ns/op" and r["id"] != "threads_1"]
     rss = _row(result, "rss")
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / len(libs)
@@ -241,8 +243,12 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
         ys = [r["values"][lib] for r in timed if r["values"][lib] is not None]
         ax.bar(xs, ys, width, label=COLUMNS[lib])
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(timed))])
-    ax.set_xticklabels([r["label"].replace(", ", "\n", 1) for r in timed], fontsize=7)
-    ax.set_ylabel("ns per operation (lower is better)")
+    ax.set_xticklabels([textwrap.fill(r["label"], 20) for r in timed], fontsize=7)
+    ax.set_yscale("log")  # equal heights mean equal ratios, the figures this page compares
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylabel("ns per operation, log scale (lower is better)")
     ax.legend(fontsize=8)
     have = [lib for lib in libs if rss["values"][lib] is not None]
     ax2.bar([COLUMNS[lib] for lib in have], [rss["values"][lib] for lib in have],
