@@ -68,6 +68,10 @@ class NotFound(KeyError):
     """The answer that a key does not exist in the source of truth."""
 
 
+class _RememberedAbsent(NotFound):
+    """NotFound answered by the negative cache, without asking the source."""
+
+
 Getter = Callable[[str], Any]
 """A group's source of truth: key -> bytes-like, or raise NotFound."""
 
@@ -452,13 +456,11 @@ class Group:
                     return value
             negative = self._negative
             if negative is not None and key in negative:
-                outcome = NEGATIVE
-                raise NotFound(key)
+                raise _RememberedAbsent(key)
             (value, outcome), _ = self._flight.do(key, lambda: self._load(key, estimate))
             return value
-        except NotFound:
-            if outcome != NEGATIVE:
-                outcome = NOT_FOUND
+        except NotFound as exc:
+            outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
             raise
         finally:
             elapsed = time.perf_counter_ns() - start
@@ -478,6 +480,8 @@ class Group:
             with self._mu:
                 self._counts["recheck_hits"] += 1
             return value, LOCAL
+        if self._negative is not None and key in self._negative:
+            raise _RememberedAbsent(key)
         picker = self._picker
         peer = picker.pick_peer(key) if picker is not None else None
         if peer is not None:

@@ -1,0 +1,147 @@
+"""The command line: ``python -m distcache COMMAND`` (installed as ``distcache``).
+
+Commands: ``demo`` (a local group over SQLite under load). ``serve`` (one
+cluster node) arrives with the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main", "parse_size"]
+
+_SIZE = re.compile(r"(\d+)\s*(B|KB|KIB|K|MB|MIB|M|GB|GIB|G|TB|TIB|T)?", re.IGNORECASE)
+_UNITS = {
+    "B": 1,
+    "K": 1 << 10,
+    "KIB": 1 << 10,
+    "KB": 1000,
+    "M": 1 << 20,
+    "MIB": 1 << 20,
+    "MB": 1000**2,
+    "G": 1 << 30,
+    "GIB": 1 << 30,
+    "GB": 1000**3,
+    "T": 1 << 40,
+    "TIB": 1 << 40,
+    "TB": 1000**4,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "1048576", "64MiB", "1GiB", "500MB" (IEC suffixes are powers of 1024)."""
+    m = _SIZE.fullmatch(text.strip())
+    if m is None or int(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use a positive number of bytes or a suffix like 64MiB, 1GiB"
+        )
+    return int(m.group(1)) * _UNITS[(m.group(2) or "B").upper()]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], not {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="distcache",
+        description="distcache: a distributed cache in the groupcache family.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="a local group over a slow SQLite source under a Zipf read load",
+        description=(
+            "Create an SQLite database in a temporary directory, put a group in front of "
+            "it and read from it with a Zipf-shaped load; print what the cache saved."
+        ),
+    )
+    demo.add_argument("--rows", type=_positive_int, default=10_000, help="rows in the source")
+    demo.add_argument("--threads", type=_positive_int, default=4, help="reader threads")
+    demo.add_argument("--zipf", type=_non_negative_float, default=1.0, help="Zipf exponent s")
+    demo.add_argument(
+        "--seconds", type=_non_negative_float, default=10.0, help="duration of the load"
+    )
+    demo.add_argument(
+        "--requests",
+        type=_positive_int,
+        default=None,
+        help="send exactly this many requests (deterministic stream) instead of --seconds",
+    )
+    demo.add_argument(
+        "--delay-ms",
+        type=_non_negative_float,
+        default=1.0,
+        help="milliseconds the getter sleeps before each query (a remote database)",
+    )
+    demo.add_argument(
+        "--absent", type=_fraction, default=0.02, help="share of requests for missing keys"
+    )
+    demo.add_argument(
+        "--cache-size", type=parse_size, default=64 << 20, help="group budget (e.g. 64MiB)"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed of the key stream")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoConfig, print_report, run_demo
+
+    cfg = DemoConfig(
+        rows=args.rows,
+        zipf=args.zipf,
+        threads=args.threads,
+        seconds=args.seconds,
+        requests=args.requests,
+        delay=args.delay_ms / 1000.0,
+        absent=args.absent,
+        cache_bytes=args.cache_size,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print_report(run_demo(cfg))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("distcache: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The command line (python -m distcache), the SQLite getter and the demo's load."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distcache.__main__ import main, parse_size
+from distcache.demo import DemoConfig, _fixed_stream, run_demo
+from distcache.group import NotFound
+from distcache.sqlite_getter import SQLiteGetter, create_table
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("1048576", 1 << 20),
+        ("64MiB", 64 << 20),
+        ("1GiB", 1 << 30),
+        ("512k", 512 << 10),
+        ("500MB", 500_000_000),
+        ("2 g", 2 << 30),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1", "1.5MiB", "64 MiBs", "lots"])
+def test_bad_size_exits_2_with_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--cache-size", text])
+    assert exc.value.code == 2
+    assert "invalid size" in capsys.readouterr().err
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_demo_prints_what_the_cache_saved(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "demo",
+        "--rows",
+        "300",
+        "--requests",
+        "3000",
+        "--threads",
+        "3",
+        "--delay-ms",
+        "0",
+        "--absent",
+        "0.05",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for label in (
+        "requests",
+        "hit rate",
+        "getter loads",
+        "singleflight",
+        "negative hits",
+        "latency",
+    ):
+        assert label in out
+    assert "3,000" in out
+
+
+def test_demo_accounting() -> None:
+    cfg = DemoConfig(
+        rows=200, requests=4000, threads=4, delay=0.0, absent=0.05, progress=False, seed=7
+    )
+    report = run_demo(cfg)
+    st = report["stats"]
+    stream = _fixed_stream(cfg, cfg.requests or 0)
+    absent = [k for k in stream if int(k.split(":")[1]) >= cfg.rows]
+    assert report["requests"] == st["gets"] == 4000
+    assert report["errors"] == 0
+    assert report["not_found"] == len(absent) == st["not_found"] + st["negative_hits"]
+    # Every row fits in the cache and the run is shorter than negative_ttl:
+    # each distinct key reaches the getter exactly once, whatever the threads.
+    assert st["getter_loads"] == len(set(stream))
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "distcache", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--requests" in proc.stdout
+
+
+# ------------------------------------------------------------ SQLite getter
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "src.db"
+    create_table(path, "users", {"42": b"alice", "43": b"bob"})
+    return path
+
+
+def test_sqlite_getter_reads_rows(db: Path) -> None:
+    getter = SQLiteGetter(db, "users")
+    try:
+        assert getter("42") == b"alice"
+        with pytest.raises(NotFound):
+            getter("44")
+    finally:
+        getter.close()
+
+
+def test_sqlite_getter_is_read_only(db: Path) -> None:
+    getter = SQLiteGetter(db, "users")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            getter._connection().execute("DELETE FROM users")
+    finally:
+        getter.close()
+
+
+def test_sqlite_getter_bad_inputs(tmp_path: Path, db: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not found"):
+        SQLiteGetter(tmp_path / "missing.db", "users")
+    with pytest.raises(ValueError, match="table name"):
+        SQLiteGetter(db, "users; DROP TABLE users")
+    with pytest.raises(ValueError, match="cannot read table"):
+        SQLiteGetter(db, "orders")
+    with pytest.raises(ValueError, match="delay"):
+        SQLiteGetter(db, "users", delay=-1)
