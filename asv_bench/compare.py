@@ -486,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated subset of: " + ", ".join(DEFAULT_LIBRARIES))
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 11, quick 3)")
     parser.add_argument("--json", type=Path, help="also dump the raw results to this file")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md",
+                        help="page to write; the chart goes beside it as .png")
     args = parser.parse_args(argv)
     write = (not args.quick) if args.write is None else args.write
     sizes = QUICK if args.quick else FULL
