@@ -49,7 +49,7 @@ cdef extern from *:
     #include "fnv.h"
     typedef struct { PyObject *key; uint32_t hash; } dc_memo_slot;
     static dc_memo_slot dc_memo[1024];
-    static inline uint32_t dc_memo_fnv32a(PyObject *key, const unsigned char *p, size_t n)
+    static inline uint32_t dc_memo_fnv32a_(PyObject *key, const unsigned char *p, size_t n, int remember)
     {
     #ifdef Py_GIL_DISABLED
         (void)key;
@@ -64,6 +64,8 @@ cdef extern from *:
         if (m->key == key)
             return m->hash;
         uint32_t h = dc_fnv32a(p, n);
+        if (!remember)
+            return h;
         PyObject *old = m->key;
         Py_INCREF(key);
         m->key = key;
@@ -72,8 +74,35 @@ cdef extern from *:
         return h;
     #endif
     }
+    /* Reads remember what they hash; writes only look: a set's key object is
+     * rarely passed again, and replacing a slot costs a DECREF of an old key
+     * (a cache miss) on every set of a fresh key. */
+    #define dc_memo_fnv32a(key, p, n) dc_memo_fnv32a_((key), (p), (n), 1)
+    #define dc_memo_peek_fnv32a(key, p, n) dc_memo_fnv32a_((key), (p), (n), 0)
     """
     uint32_t dc_memo_fnv32a(object key, const unsigned char *p, size_t n)
+    uint32_t dc_memo_peek_fnv32a(object key, const unsigned char *p, size_t n)
+
+
+# Single-key methods run with the GIL held. On a GIL build, when no thread is
+# inside this cache without the GIL (batch methods and large copies announce
+# themselves with dc_cache_enter_outside before releasing it), the caller is
+# alone in the cache and skips the shard lock and the CAS: ~6 ns of a ~45 ns
+# hit (docs/optimization.md). Free-threaded builds always lock.
+cdef extern from *:
+    """
+    #include "lru.h"
+    static inline int dc_cache_solo(dc_cache *c)
+    {
+    #ifdef Py_GIL_DISABLED
+        (void)c;
+        return 0;
+    #else
+        return dc_cache_nobody_outside(c);
+    #endif
+    }
+    """
+    bint dc_cache_solo(dc_cache *c) nogil
 
 
 cdef struct View:
@@ -184,7 +213,8 @@ cdef class LRUCache:
         cdef dc_entry *e
         cdef object result = default
         cdef uint32_t n = 0
-        dc_lock(&s.lock)
+        cdef bint solo = dc_cache_solo(&self.c)
+        dc_shard_acquire(&s.lock, solo)
         try:
             e = dc_shard_get(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
             if e != NULL:
@@ -193,7 +223,7 @@ cdef class LRUCache:
                 else:
                     n = e.vlen
         finally:
-            dc_unlock(&s.lock)
+            dc_shard_release(&s.lock, solo)
         free(gone)
         if n:
             return self._copy_large(k, h, n, default)
@@ -211,6 +241,7 @@ cdef class LRUCache:
         while True:
             result = PyBytes_FromStringAndSize(NULL, n)
             dst = PyBytes_AS_STRING(result)
+            dc_cache_enter_outside(&self.c)
             with nogil:
                 dc_lock(&s.lock)
                 e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
@@ -221,6 +252,7 @@ cdef class LRUCache:
                     else:
                         n = e.vlen
                 dc_unlock(&s.lock)
+                dc_cache_leave_outside(&self.c)
                 free(gone)
                 gone = NULL
             if copied:
@@ -237,17 +269,18 @@ cdef class LRUCache:
         cdef dc_entry *gone = NULL
         cdef dc_entry *e
         cdef object result = default
-        dc_lock(&s.lock)
+        cdef bint solo = dc_cache_solo(&self.c)
+        dc_shard_acquire(&s.lock, solo)
         try:
             e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
             if e != NULL:
                 result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
         finally:
-            dc_unlock(&s.lock)
+            dc_shard_release(&s.lock, solo)
         free(gone)
         return result
 
-    def get(self, key, default=None):
+    def get(self, key, default=None, /):
         """The value of key as bytes, or default."""
         cdef View k
         _key_view(key, &k)
@@ -273,6 +306,7 @@ cdef class LRUCache:
         cdef bint found = False
         _key_view(key, &k)
         try:
+            dc_cache_enter_outside(&self.c)
             with nogil:
                 h = dc_fnv32a(k.ptr, k.len)
                 s = dc_cache_shard(&self.c, h)
@@ -282,6 +316,7 @@ cdef class LRUCache:
                     found = True
                     n = e.vlen
                 dc_unlock(&s.lock)
+                dc_cache_leave_outside(&self.c)
                 free(gone)
             if not found:
                 return default
@@ -304,7 +339,8 @@ cdef class LRUCache:
         cdef View k
         _key_view(key, &k)
         try:
-            return bool(dc_cache_contains(&self.c, k.ptr, <uint32_t>k.len, dc_memo_fnv32a(key, k.ptr, k.len)))
+            return bool(dc_cache_contains(&self.c, k.ptr, <uint32_t>k.len,
+                                          dc_memo_fnv32a(key, k.ptr, k.len), dc_cache_solo(&self.c)))
         finally:
             _release(&k)
 
@@ -331,6 +367,7 @@ cdef class LRUCache:
                 _key_view(ks[i], &views[i])
                 nviews += 1
             # Phase 1, no GIL: hash, probe, count and touch, as get does.
+            dc_cache_enter_outside(&self.c)
             with nogil:
                 for i in range(n):
                     hashes[i] = dc_fnv32a(views[i].ptr, views[i].len)
@@ -343,6 +380,7 @@ cdef class LRUCache:
                     free(gone)
                     if vlens[i] > 0:
                         total += <uint64_t>vlens[i]
+                dc_cache_leave_outside(&self.c)
             if total < BATCH_NOGIL_COPY:
                 for i in range(n):
                     if vlens[i] >= 0:
@@ -356,6 +394,7 @@ cdef class LRUCache:
                 if vlens[i] >= 0:
                     objs[i] = PyBytes_FromStringAndSize(NULL, vlens[i])
                     dsts[i] = PyBytes_AS_STRING(objs[i])
+            dc_cache_enter_outside(&self.c)
             with nogil:
                 for i in range(n):
                     if vlens[i] < 0:
@@ -370,6 +409,7 @@ cdef class LRUCache:
                         vlens[i] = -2  # changed meanwhile: take it as it is now
                     dc_unlock(&s.lock)
                     free(gone)
+                dc_cache_leave_outside(&self.c)
             for i in range(n):
                 if vlens[i] >= 0:
                     out[ks[i]] = objs[i]
@@ -390,10 +430,11 @@ cdef class LRUCache:
 
     @cython.final
     cdef bint _store(self, object key, View *k, View *v, double expires) except -1:
-        cdef uint32_t h = dc_memo_fnv32a(key, k.ptr, k.len)
+        cdef uint32_t h = dc_memo_peek_fnv32a(key, k.ptr, k.len)
         cdef dc_entry *e
+        dc_cache_prefetch(&self.c, h)
         if dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
-            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h)
+            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h, dc_cache_solo(&self.c))
             return False
         if v.len >= LARGE_VALUE:
             with nogil:
@@ -402,7 +443,10 @@ cdef class LRUCache:
             e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
         if e == NULL:
             raise MemoryError()
-        dc_cache_insert(&self.c, e)
+        if self.c.nbytes + dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
+            dc_cache_prefetch_victim(&self.c, h)
+        if dc_cache_insert(&self.c, e, dc_cache_solo(&self.c)) < 0:
+            raise MemoryError()
         return True
 
     def set(self, key, value, ttl=None):
@@ -442,18 +486,19 @@ cdef class LRUCache:
                 nk += 1
                 _value_view(items[i][1], &vv[i])
                 nv += 1
+            dc_cache_enter_outside(&self.c)
             with nogil:
                 for i in range(n):
                     h = dc_fnv32a(kv[i].ptr, kv[i].len)
                     if dc_entry_size(<uint32_t>kv[i].len, <uint64_t>vv[i].len) > self.c.max_bytes:
-                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h)
+                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, 0)
                         continue
                     e = dc_entry_new(kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
                                      <uint32_t>vv[i].len, expires)
-                    if e == NULL:
+                    if e == NULL or dc_cache_insert(&self.c, e, 0) < 0:
                         oom = True
                         break
-                    dc_cache_insert(&self.c, e)
+                dc_cache_leave_outside(&self.c)
             if oom:
                 raise MemoryError()
         finally:
@@ -469,7 +514,8 @@ cdef class LRUCache:
         cdef View k
         _key_view(key, &k)
         try:
-            return bool(dc_cache_delete(&self.c, k.ptr, <uint32_t>k.len, dc_memo_fnv32a(key, k.ptr, k.len)))
+            return bool(dc_cache_delete(&self.c, k.ptr, <uint32_t>k.len,
+                                        dc_memo_fnv32a(key, k.ptr, k.len), dc_cache_solo(&self.c)))
         finally:
             _release(&k)
 
@@ -479,8 +525,10 @@ cdef class LRUCache:
 
     def clear(self):
         """Removes every entry; the counters stay."""
+        dc_cache_enter_outside(&self.c)
         with nogil:
             dc_cache_clear(&self.c)
+            dc_cache_leave_outside(&self.c)
 
     # ------------------------------------------------------------ figures
 
