@@ -8,7 +8,6 @@ order, counters and bit positions, so that driving this module and
 from __future__ import annotations
 
 import math
-import operator
 import threading
 import time
 from collections import OrderedDict
@@ -41,6 +40,7 @@ _MASK64 = 0xFFFFFFFFFFFFFFFF
 _HALF32 = 0x80000000
 _MAX_VALUE_LEN = _MASK32
 _COUNTER_MAX = _MASK32
+_MAX_BUDGET = 2**63
 _NO_EXPIRY = math.inf
 
 _FNV32_OFFSET = 0x811C9DC5
@@ -94,6 +94,13 @@ def _value_bytes(value: Any) -> bytes:
     if len(data) > _MAX_VALUE_LEN:
         raise ValueError(f"value is {len(data)} bytes long, the limit is {_MAX_VALUE_LEN}")
     return data
+
+
+def _positive_int(value: Any, name: str) -> int:
+    """value if it is an int > 0, else ValueError."""
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, not {value!r}")
+    return value
 
 
 def _ttl_seconds(ttl: Any, name: str) -> float:
@@ -184,6 +191,7 @@ class LRUCache:
         "_mask",
         "_max_bytes",
         "_default_ttl",
+        "_default_ttl_given",
         "_nbytes",
         "_items",
         "_tick",
@@ -199,16 +207,15 @@ class LRUCache:
     def __init__(
         self, max_bytes: int, default_ttl: float | None = None, *, shards: int = 256
     ) -> None:
-        max_bytes = operator.index(max_bytes)
-        if max_bytes <= 0:
-            raise ValueError(f"max_bytes must be > 0, not {max_bytes}")
-        shards = operator.index(shards)
-        if not (1 <= shards <= 65536 and shards & (shards - 1) == 0):
-            raise ValueError(f"shards must be a power of two in [1, 65536], not {shards}")
+        max_bytes = _positive_int(max_bytes, "max_bytes")
+        if not (isinstance(shards, int) and 1 <= shards <= 65536 and shards & (shards - 1) == 0):
+            raise ValueError(f"shards must be a power of two in [1, 65536], not {shards!r}")
         self._default_ttl = (
             None if default_ttl is None else _ttl_seconds(default_ttl, "default_ttl")
         )
-        self._max_bytes = max_bytes
+        self._default_ttl_given = default_ttl
+        # The C core keeps the budget in a uint64_t and caps it at 2**63 bytes.
+        self._max_bytes = min(max_bytes, _MAX_BUDGET)
         self._mask = shards - 1
         # Per shard: key bytes -> _Entry, least recent first (the LRU tail is the
         # first item, the head the last), so move_to_end is "make most recent".
@@ -351,14 +358,12 @@ class LRUCache:
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, bytes]:
         """Dict of the keys found, keyed by the key objects as given."""
-        pairs = [(key, _key_bytes(key)) for key in keys]
-        found: dict[Any, bytes] = {}
+        given = list(keys)
+        data = [_key_bytes(key) for key in given]
         with self._lock:
-            for key, k in pairs:
-                value = self._get(k)
-                if value is not _MISSING:
-                    found[key] = value
-        return found
+            values = [self._get(k) for k in data]
+        pairs = zip(given, values, strict=True)
+        return {key: value for key, value in pairs if value is not _MISSING}
 
     def set_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
         """Store every item of mapping; nothing is stored if any key or value is invalid."""
@@ -406,8 +411,8 @@ class LRUCache:
 
     @property
     def default_ttl(self) -> float | None:
-        """TTL in seconds used when set gets ttl=None (None = no expiry)."""
-        return self._default_ttl
+        """TTL in seconds used when set gets ttl=None (None = no expiry), as given."""
+        return self._default_ttl_given
 
     @property
     def shards(self) -> int:
@@ -471,9 +476,7 @@ class BloomFilter:
     __slots__ = ("_lock", "_bits", "_bits_set", "_capacity", "_error_rate", "_nbits", "_nhashes")
 
     def __init__(self, capacity: int, error_rate: float = 0.01) -> None:
-        capacity = operator.index(capacity)
-        if capacity <= 0:
-            raise ValueError(f"capacity must be > 0, not {capacity}")
+        capacity = _positive_int(capacity, "capacity")
         error_rate = float(error_rate)
         if not 0.0 < error_rate < 1.0:
             raise ValueError(f"error_rate must be in (0, 1), not {error_rate!r}")
@@ -507,19 +510,19 @@ class BloomFilter:
 
     def add(self, key: str | bytes) -> bool:
         """Insert key; True when it was possibly present already."""
-        k = _as_bytes(key, "key")
+        k = _key_bytes(key)
         with self._lock:
             return self._add(k)
 
     def add_many(self, keys: Iterable[Any]) -> None:
-        """Insert every key."""
-        data = [_as_bytes(key, "key") for key in keys]
+        """Insert every key; nothing is added if any key is invalid."""
+        data = [_key_bytes(key) for key in keys]
         with self._lock:
             for k in data:
                 self._add(k)
 
     def __contains__(self, key: Any) -> bool:
-        k = _as_bytes(key, "key")
+        k = _key_bytes(key)
         bits = self._bits
         with self._lock:
             return all(bits[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(k))
@@ -578,15 +581,11 @@ class CountMinSketch:
     __slots__ = ("_lock", "_table", "_width", "_depth", "_total", "_halvings", "_halve_every")
 
     def __init__(self, width: int, depth: int = 4, *, halve_every: int = 0) -> None:
-        width = operator.index(width)
-        depth = operator.index(depth)
-        halve_every = operator.index(halve_every)
-        if width <= 0:
-            raise ValueError(f"width must be > 0, not {width}")
-        if not 1 <= depth <= 16:
-            raise ValueError(f"depth must be in [1, 16], not {depth}")
-        if halve_every < 0:
-            raise ValueError(f"halve_every must be >= 0, not {halve_every}")
+        width = _positive_int(width, "width")
+        if not (isinstance(depth, int) and 1 <= depth <= 16):
+            raise ValueError(f"depth must be an int in [1, 16], not {depth!r}")
+        if not (isinstance(halve_every, int) and halve_every >= 0):
+            raise ValueError(f"halve_every must be an int >= 0, not {halve_every!r}")
         self._width = max(16, 1 << (width - 1).bit_length())
         self._depth = depth
         self._halve_every = halve_every
@@ -610,10 +609,9 @@ class CountMinSketch:
 
     def add(self, key: str | bytes, count: int = 1) -> int:
         """Count key count more times; returns its new estimate."""
-        k = _as_bytes(key, "key")
-        count = operator.index(count)
-        if not 0 <= count <= _COUNTER_MAX:
-            raise ValueError(f"count must be in [0, {_COUNTER_MAX}], not {count}")
+        if not (isinstance(count, int) and 0 <= count <= _COUNTER_MAX):
+            raise ValueError(f"count must be an int in [0, 2**32), not {count!r}")
+        k = _key_bytes(key)
         cells = self._cells(k)
         with self._lock:
             table = self._table
@@ -629,7 +627,7 @@ class CountMinSketch:
 
     def estimate(self, key: str | bytes) -> int:
         """Estimated count of key (never below the true count, halvings aside)."""
-        cells = self._cells(_as_bytes(key, "key"))
+        cells = self._cells(_key_bytes(key))
         with self._lock:
             table = self._table
             return min(table[c] for c in cells)

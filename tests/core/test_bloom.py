@@ -174,7 +174,7 @@ def test_bad_error_rate(core: ModuleType, error_rate: float) -> None:
         core.BloomFilter(100, error_rate)
 
 
-@pytest.mark.parametrize("capacity", [0, -1, -1000])
+@pytest.mark.parametrize("capacity", [0, -1, -1000, 1.5, 100.0, "100"])
 def test_bad_capacity(core: ModuleType, capacity: int) -> None:
     with pytest.raises(ValueError):
         core.BloomFilter(capacity)
@@ -192,8 +192,20 @@ def test_bad_key_type(core: ModuleType, key: object) -> None:
     assert bf.bits_set == 0
 
 
+def test_key_length_limit(core: ModuleType) -> None:
+    bf = core.BloomFilter(100)
+    with pytest.raises(ValueError):
+        bf.add(b"k" * 65536)
+    with pytest.raises(ValueError):
+        b"k" * 65536 in bf  # noqa: B015
+    assert bf.add(b"k" * 65535) is False
+    assert b"k" * 65535 in bf
+
+
 def test_bad_key_in_add_many_adds_nothing(core: ModuleType) -> None:
     bf = core.BloomFilter(100)
     with pytest.raises(TypeError):
         bf.add_many(["a", "b", None])
+    with pytest.raises(ValueError):
+        bf.add_many(["a", b"k" * 65536])
     assert bf.bits_set == 0

@@ -855,7 +855,7 @@ def test_lone_surrogate_key(core: ModuleType) -> None:
         c.get("\ud800")
 
 
-@pytest.mark.parametrize("max_bytes", [0, -1, -(2**40)])
+@pytest.mark.parametrize("max_bytes", [0, -1, -(2**40), 1.5, 1024.0, "1024", None])
 def test_bad_max_bytes(core: ModuleType, max_bytes: int) -> None:
     with pytest.raises(ValueError):
         core.LRUCache(max_bytes)
@@ -876,7 +876,7 @@ def test_bad_default_ttl(core: ModuleType, ttl: float) -> None:
         core.LRUCache(1 << 20, default_ttl=ttl)
 
 
-@pytest.mark.parametrize("shards", [0, 3, 6, 100, 131072, -1, -256])
+@pytest.mark.parametrize("shards", [0, 3, 6, 100, 131072, -1, -256, 4.0, None])
 def test_shards_not_a_power_of_two_in_range(core: ModuleType, shards: int) -> None:
     with pytest.raises(ValueError):
         core.LRUCache(1 << 20, shards=shards)

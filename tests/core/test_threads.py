@@ -1,0 +1,130 @@
+"""Threads: 8 threads hammer one cache, one bloom filter and one sketch at once."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+THREADS = 8
+SECONDS = 2.0
+KEYS = [f"key:{i}" for i in range(300)]
+
+
+def value_for(key: str, rng: random.Random) -> bytes:
+    """A value that names its key, so a value read under another key is caught."""
+    return key.encode() + b"|" + b"x" * rng.randrange(0, 600)
+
+
+def check_value(key: Any, value: bytes | None) -> None:
+    if value is None:
+        return
+    assert type(value) is bytes
+    name = key.encode() if isinstance(key, str) else bytes(key)
+    head, sep, tail = value.partition(b"|")
+    assert (head, sep) == (name, b"|"), (key, value[:40])
+    assert tail == b"x" * len(tail)
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads every 10 us instead of 5 ms, so that calls interleave often."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(old)
+
+
+def worker(
+    seed: int, cache: Any, small: Any, bloom: Any, sketch: Any, deadline: float, added: list[str]
+) -> None:
+    rng = random.Random(seed)
+    while time.monotonic() < deadline:
+        key = rng.choice(KEYS)
+        op = rng.randrange(14)
+        target = small if rng.random() < 0.3 else cache
+        if op == 0:
+            target.set(key, value_for(key, rng), ttl=rng.choice([None, 0.01, 30.0]))
+        elif op == 1:
+            target[key.encode()] = value_for(key, rng)
+        elif op == 2:
+            check_value(key, target.get(key))
+        elif op == 3:
+            keys = rng.sample(KEYS, 5)
+            for k, v in target.get_many(keys).items():
+                check_value(k, v)
+        elif op == 4:
+            target.set_many({k: value_for(k, rng) for k in rng.sample(KEYS, 4)})
+        elif op == 5:
+            target.delete(key)
+        elif op == 6:
+            assert isinstance(key in target, bool)
+        elif op == 7:
+            stats = target.stats()
+            assert stats["nbytes"] <= stats["max_bytes"]
+            assert target.nbytes <= target.max_bytes
+            assert len(target) >= 0
+        elif op == 8 and rng.random() < 0.02:
+            target.clear()
+        elif op == 9:
+            bloom.add(key)
+            added.append(key)
+            assert key in bloom
+        elif op == 10:
+            keys = rng.sample(KEYS, 3)
+            bloom.add_many(keys)
+            added.extend(keys)
+            assert isinstance(bloom.approx_count, int)
+        elif op == 11:
+            assert 0 <= sketch.add(key, rng.randrange(1, 5)) <= 2**32 - 1
+        elif op == 12:
+            assert 0 <= sketch.estimate(key) <= 2**32 - 1
+        elif op == 13 and rng.random() < 0.05:
+            sketch.halve()
+
+
+def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> None:
+    cache = core.LRUCache(20_000, shards=16)  # ~30 entries: eviction on most sets
+    small = core.LRUCache(3_000, shards=256)  # mostly empty shards: cross-shard eviction
+    bloom = core.BloomFilter(200, 0.01)
+    sketch = core.CountMinSketch(64, 4, halve_every=5_000)
+    errors: list[BaseException] = []
+    added: list[list[str]] = [[] for _ in range(THREADS)]
+
+    def run(seed: int) -> None:
+        try:
+            worker(seed, cache, small, bloom, sketch, deadline, added[seed])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    deadline = time.monotonic() + SECONDS
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a worker is stuck"
+    if errors:
+        raise errors[0]
+
+    for c in (cache, small):
+        c._check_invariants()
+        stats = c.stats()
+        assert c.nbytes <= c.max_bytes
+        assert stats["items"] == len(c)
+        assert stats["nbytes"] == c.nbytes
+        assert stats["sets"] > 0 and stats["hits"] > 0
+        for key in KEYS:
+            check_value(key, c.get(key))
+        c._check_invariants()
+    assert cache.stats()["evictions"] > 0
+    assert small.stats()["evictions"] > 0
+    assert 0 < bloom.bits_set <= bloom.nbits
+    assert all(key in bloom for keys in added for key in keys)  # no bit was lost
+    assert sketch.halvings > 0

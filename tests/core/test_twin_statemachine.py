@@ -1,0 +1,282 @@
+"""The C core and its Python twin, driven with the same operations, agree on everything.
+
+docs/internals.md specifies eviction order, counters and bit positions exactly,
+so every answer, every exception and every stats() must match. Needs both
+modules: a missing C build fails these tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from distcache import _pycore
+
+SETTINGS = settings(
+    max_examples=150,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def c_core() -> ModuleType:
+    try:
+        from distcache import _core
+    except ImportError as exc:
+        pytest.fail(f"distcache._core cannot be imported ({exc}); run `make build`", pytrace=False)
+    return _core
+
+
+NAMES = ["a", "b", "c", "d", "e", "f", "g", "h", "é", "", "key", "日本"]
+key_names = st.sampled_from(NAMES)
+
+
+@st.composite
+def keys(draw: st.DrawFn, hashable: bool = False) -> Any:
+    """A key from a small alphabet, as str, bytes, bytearray or memoryview."""
+    name = draw(key_names)
+    forms = ["str", "bytes", "memoryview"] + ([] if hashable else ["bytearray"])
+    form = draw(st.sampled_from(forms))
+    raw = name.encode()
+    return {"str": name, "bytes": raw, "memoryview": memoryview(raw), "bytearray": bytearray(raw)}[
+        form
+    ]
+
+
+@st.composite
+def values(draw: st.DrawFn) -> Any:
+    """A value of 0..400 bytes (mostly bytes), sometimes an invalid one."""
+    data = draw(st.binary(max_size=400) | st.builds(lambda n: b"v" * n, st.integers(0, 400)))
+    form = draw(st.sampled_from(["bytes"] * 8 + ["bytearray", "memoryview", "bad"]))
+    if form == "bad":
+        return draw(st.sampled_from(["text", 7, None]))
+    return {"bytes": data, "bytearray": bytearray(data), "memoryview": memoryview(data)}[form]
+
+
+ttls = st.sampled_from([None, None, 3600.0, math.inf, 7200])
+
+
+def bad_key(kind: str) -> Any:
+    """An invalid key: a wrong type, or one byte over MAX_KEY_LEN (built on draw)."""
+    return {"int": 5, "none": None, "float": 1.5}.get(kind) or (
+        b"k" * 65536 if kind == "long-bytes" else "é" * 32768
+    )
+
+
+bad_keys = st.sampled_from(["int", "none", "float", "long-bytes", "long-str"]).map(bad_key)
+
+
+def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return ("ok", fn())
+    except (TypeError, ValueError, KeyError) as exc:
+        # Messages are specified for the TypeErrors; for the others the type is.
+        detail = str(exc) if type(exc) in (TypeError, KeyError) else None
+        return ("raised", (type(exc), detail))
+
+
+class LRUTwins(RuleBasedStateMachine):
+    """Drive distcache._core.LRUCache and distcache._pycore.LRUCache in lockstep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.core = c_core()
+
+    @initialize(
+        max_bytes=st.integers(60, 1500),
+        shards=st.sampled_from([1, 2, 4, 8, 16, 256]),
+        default_ttl=st.sampled_from([None, 3600.0, math.inf]),
+    )
+    def init(self, max_bytes: int, shards: int, default_ttl: float | None) -> None:
+        self.c = self.core.LRUCache(max_bytes, default_ttl, shards=shards)
+        self.p = _pycore.LRUCache(max_bytes, default_ttl, shards=shards)
+
+    def same(self, fn: Callable[[Any], Any]) -> Any:
+        got_c = outcome(lambda: fn(self.c))
+        got_p = outcome(lambda: fn(self.p))
+        assert got_c == got_p
+        return got_c
+
+    @rule(key=keys(), value=values(), ttl=ttls)
+    def set(self, key: Any, value: Any, ttl: Any) -> None:
+        self.same(lambda c: c.set(key, value, ttl=ttl))
+
+    @rule(key=keys(), size=st.integers(0, 120))
+    def set_small(self, key: Any, size: int) -> None:
+        self.same(lambda c: c.set(key, b"s" * size))
+
+    @rule(key=keys(), value=values())
+    def setitem(self, key: Any, value: Any) -> None:
+        self.same(lambda c: c.__setitem__(key, value))
+
+    @rule(key=keys(), default=st.sampled_from([None, b"default"]))
+    def get(self, key: Any, default: Any) -> None:
+        self.same(lambda c: c.get(key, default))
+
+    @rule(key=keys())
+    def getitem(self, key: Any) -> None:
+        self.same(lambda c: c[key])
+
+    @rule(key=keys())
+    def delete(self, key: Any) -> None:
+        self.same(lambda c: c.delete(key))
+
+    @rule(key=keys())
+    def delitem(self, key: Any) -> None:
+        self.same(lambda c: c.__delitem__(key))
+
+    @rule(key=keys())
+    def contains(self, key: Any) -> None:
+        self.same(lambda c: key in c)
+
+    @rule(ks=st.lists(keys(), max_size=6))
+    def get_many(self, ks: list[Any]) -> None:
+        self.same(lambda c: c.get_many(ks))
+
+    @rule(
+        items=st.lists(st.tuples(keys(hashable=True), values()), max_size=5),
+        ttl=ttls,
+    )
+    def set_many(self, items: list[tuple[Any, Any]], ttl: Any) -> None:
+        mapping = dict(items)
+        self.same(lambda c: c.set_many(mapping, ttl=ttl))
+
+    @rule(key=bad_keys, value=values())
+    def set_bad_key(self, key: Any, value: Any) -> None:
+        self.same(lambda c: c.set(key, value))
+
+    @rule(key=bad_keys)
+    def get_bad_key(self, key: Any) -> None:
+        self.same(lambda c: c.get(key))
+
+    @rule()
+    def clear(self) -> None:
+        self.same(lambda c: c.clear())
+
+    @invariant()
+    def agree(self) -> None:
+        self.c._check_invariants()
+        self.p._check_invariants()
+        assert self.c.stats() == self.p.stats()
+        assert len(self.c) == len(self.p)
+        assert self.c.nbytes == self.p.nbytes <= self.c.max_bytes
+        present = [name for name in NAMES if name in self.p]
+        assert [name for name in NAMES if name in self.c] == present
+
+
+class BloomTwins(RuleBasedStateMachine):
+    """Drive both BloomFilter implementations in lockstep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.core = c_core()
+
+    @initialize(
+        capacity=st.integers(1, 300),
+        error_rate=st.sampled_from([0.5, 0.2, 0.1, 0.01, 0.001]),
+    )
+    def init(self, capacity: int, error_rate: float) -> None:
+        self.c = self.core.BloomFilter(capacity, error_rate)
+        self.p = _pycore.BloomFilter(capacity, error_rate)
+        assert (self.c.nbits, self.c.nhashes) == (self.p.nbits, self.p.nhashes)
+
+    def same(self, fn: Callable[[Any], Any]) -> None:
+        assert outcome(lambda: fn(self.c)) == outcome(lambda: fn(self.p))
+
+    @rule(key=st.text(max_size=6) | st.binary(max_size=8))
+    def add(self, key: Any) -> None:
+        self.same(lambda b: b.add(key))
+
+    @rule(key=st.text(max_size=6) | st.binary(max_size=8))
+    def contains(self, key: Any) -> None:
+        self.same(lambda b: key in b)
+
+    @rule(ks=st.lists(st.text(max_size=4) | st.binary(max_size=4) | bad_keys, max_size=20))
+    def add_many(self, ks: list[Any]) -> None:
+        self.same(lambda b: b.add_many(ks))
+
+    @rule()
+    def clear(self) -> None:
+        self.same(lambda b: b.clear())
+
+    @invariant()
+    def agree(self) -> None:
+        c, p = self.c, self.p
+        assert (c.bits_set, c.approx_count) == (p.bits_set, p.approx_count)
+        assert c.estimated_fp_rate == p.estimated_fp_rate
+        assert (c.capacity, c.error_rate) == (p.capacity, p.error_rate)
+
+
+class SketchTwins(RuleBasedStateMachine):
+    """Drive both CountMinSketch implementations in lockstep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.core = c_core()
+
+    @initialize(
+        width=st.integers(1, 200),
+        depth=st.integers(1, 16),
+        halve_every=st.sampled_from([0, 0, 1, 7, 50, 1000, 2**33]),
+    )
+    def init(self, width: int, depth: int, halve_every: int) -> None:
+        self.c = self.core.CountMinSketch(width, depth, halve_every=halve_every)
+        self.p = _pycore.CountMinSketch(width, depth, halve_every=halve_every)
+
+    def same(self, fn: Callable[[Any], Any]) -> None:
+        assert outcome(lambda: fn(self.c)) == outcome(lambda: fn(self.p))
+
+    @rule(
+        key=key_names | st.binary(max_size=4),
+        count=st.integers(0, 10) | st.sampled_from([2**31, 2**32 - 1, 2**32, -1]),
+    )
+    def add(self, key: Any, count: int) -> None:
+        self.same(lambda s: s.add(key, count))
+
+    @rule(key=key_names | st.binary(max_size=4))
+    def estimate(self, key: Any) -> None:
+        self.same(lambda s: s.estimate(key))
+
+    @rule()
+    def halve(self) -> None:
+        self.same(lambda s: s.halve())
+
+    @rule()
+    def clear(self) -> None:
+        self.same(lambda s: s.clear())
+
+    @invariant()
+    def agree(self) -> None:
+        c, p = self.c, self.p
+        assert (c.width, c.depth, c.halve_every) == (p.width, p.depth, p.halve_every)
+        assert (c.total, c.halvings) == (p.total, p.halvings)
+        assert [c.estimate(k) for k in NAMES] == [p.estimate(k) for k in NAMES]
+
+
+def test_lrucache_twins() -> None:
+    c_core()
+    run_state_machine_as_test(LRUTwins, settings=SETTINGS)
+
+
+def test_bloomfilter_twins() -> None:
+    c_core()
+    run_state_machine_as_test(BloomTwins, settings=settings(SETTINGS, max_examples=75))
+
+
+def test_countminsketch_twins() -> None:
+    c_core()
+    run_state_machine_as_test(SketchTwins, settings=settings(SETTINGS, max_examples=75))
