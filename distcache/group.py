@@ -6,8 +6,8 @@ singleflight. It remembers absent keys for ``negative_ttl`` seconds and counts
 every get in a count-min sketch so that keys owned by another node that
 become hot are copied into the local hot cache. See docs/usage.md.
 
-The hit path (``Group.get``) is one main-cache lookup and one deque append;
-everything else lives in ``Group._get_slow``.
+The hit path (``Group.get``) is one main-cache lookup, one deque append and a
+1-in-64 latency sampler; everything else lives in ``Group._get_slow``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import importlib
 import itertools
 import math
 import re
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,6 +45,9 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # durations wait in a deque like the keys of hits (below).
 _HIT_SAMPLE = 64
 _HIT_TIMES_MAX = 1024
+
+# Without the GIL (free-threaded builds) hits are not sampled: see Group.__init__.
+_GIL_ENABLED: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 # Keys of hits waiting to be counted in the sketch. The hit path only appends
 # (~20 ns); the next miss, stats() or top_hot_keys() feeds them to the sketch.
@@ -357,7 +361,11 @@ class Group:
         )
         # The hit path touches only _main, _recent and _sampler: no lock.
         self._recent: deque[object] = deque(maxlen=_RECENT_MAX)
-        self._sampler = itertools.cycle((True,) + (False,) * (_HIT_SAMPLE - 1))
+        self._sampler: Iterator[bool] = (
+            itertools.cycle((True,) + (False,) * (_HIT_SAMPLE - 1))
+            if _GIL_ENABLED
+            else itertools.repeat(False)  # a shared cycle is not thread-safe without the GIL
+        )
         self._hit_times: deque[int] = deque(maxlen=_HIT_TIMES_MAX)
         self._hit_latency = LatencyHistogram()
         self._miss_latency = LatencyHistogram()
@@ -439,7 +447,19 @@ class Group:
             return value
         return self._get_slow(key)
 
-    def _get_slow(self, key: Any) -> bytes:
+    def get_local(self, key: str) -> bytes:
+        """The value of key without asking any peer: for requests another node forwarded.
+
+        A forwarded request is never forwarded again, so two nodes that
+        disagree about who owns a key cannot wait for each other.
+        """
+        value = self._main.get(key)
+        if value is not None:
+            self._recent.append(key)
+            return value
+        return self._get_slow(key, forward=False)
+
+    def _get_slow(self, key: Any, forward: bool = True) -> bytes:
         """Everything after a main-cache miss: hot cache, negative cache, owner, getter."""
         start = time.perf_counter_ns()
         key = _key_str(key)
@@ -457,7 +477,11 @@ class Group:
             negative = self._negative
             if negative is not None and key in negative:
                 raise _RememberedAbsent(key)
-            (value, outcome), _ = self._flight.do(key, lambda: self._load(key, estimate))
+            # Local-only loads fly apart from forwarding ones: joining a flight
+            # that waits on a peer would bring back the cycle get_local avoids.
+            (value, outcome), _ = self._flight.do(
+                key if forward else (key,), lambda: self._load(key, estimate, forward)
+            )
             return value
         except NotFound as exc:
             outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
@@ -469,7 +493,7 @@ class Group:
                 self._counts[outcome] += 1
             self._miss_latency.record(elapsed)
 
-    def _load(self, key: str, estimate: int) -> tuple[bytes, str]:
+    def _load(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
         """The singleflight leader's work for key: (value, outcome)."""
         # Taken before the recheck: a set() after it makes this load too old
         # to store; a set() before it is what the recheck finds.
@@ -483,7 +507,7 @@ class Group:
         if self._negative is not None and key in self._negative:
             raise _RememberedAbsent(key)
         picker = self._picker
-        peer = picker.pick_peer(key) if picker is not None else None
+        peer = picker.pick_peer(key) if forward and picker is not None else None
         if peer is not None:
             with self._mu:
                 self._counts["peer_loads"] += 1

@@ -550,6 +550,16 @@ def test_unreachable_owner_falls_back_to_the_getter(core: ModuleType) -> None:
     assert (st["peer_errors"], st["degraded_loads"], st["getter_loads"]) == (2, 2, 2)
 
 
+def test_get_local_never_asks_a_peer(core: ModuleType) -> None:
+    g, peer, src = remote_group(core)
+    src.data["r9"] = b"from my source"
+    assert g.get_local("r9") == b"from my source"
+    assert g.get_local("r9") == b"from my source"  # the owner's share is cached here
+    assert peer.calls == [] and src.calls == ["r9"]
+    assert g.get("r8") == b"remote-8"  # a client get still goes to the owner
+    assert peer.calls == [("g", "r8")]
+
+
 def test_register_peers_twice(core: ModuleType) -> None:
     g, _, _ = remote_group(core)
     with pytest.raises(RuntimeError):
