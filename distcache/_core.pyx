@@ -25,9 +25,10 @@ IMPLEMENTATION = "c"
 # GIL. Smaller values are copied with the GIL held (docs/optimization.md).
 cdef enum:
     LARGE_VALUE = 32768
-# get_many copies outside the GIL when the values found add up to this much.
+# get_many copies values of this size or more without the GIL (one hand-off
+# per batch); smaller ones it copies at once, as get does.
 cdef enum:
-    BATCH_NOGIL_COPY = 16384
+    BATCH_VALUE = 4096
 
 cdef double _INF = float("inf")
 
@@ -355,68 +356,68 @@ cdef class LRUCache:
         cdef uint32_t *hashes = <uint32_t *>PyMem_Malloc(n * sizeof(uint32_t))
         cdef long long *vlens = <long long *>PyMem_Malloc(n * sizeof(long long))
         cdef char **dsts = <char **>PyMem_Malloc(n * sizeof(char *))
-        cdef list objs
+        cdef list objs = [None] * n
         cdef dc_shard *s
         cdef dc_entry *e
         cdef dc_entry *gone
-        cdef uint64_t total = 0
+        cdef uint64_t pending = 0
+        cdef bint solo
         try:
             if not views or not hashes or not vlens or not dsts:
                 raise MemoryError()
             for i in range(n):
                 _key_view(ks[i], &views[i])
                 nviews += 1
-            # Phase 1, no GIL: hash, probe, count and touch, as get does.
-            dc_cache_enter_outside(&self.c)
-            with nogil:
-                for i in range(n):
-                    hashes[i] = dc_fnv32a(views[i].ptr, views[i].len)
-                    s = dc_cache_shard(&self.c, hashes[i])
-                    gone = NULL
-                    dc_lock(&s.lock)
+            # Pass 1, GIL held: what get does for each key, copying values
+            # under BATCH_VALUE at once; larger ones are only sized here.
+            solo = dc_cache_solo(&self.c)
+            for i in range(n):
+                hashes[i] = dc_memo_fnv32a(ks[i], views[i].ptr, views[i].len)
+                s = dc_cache_shard(&self.c, hashes[i])
+                gone = NULL
+                vlens[i] = -1
+                dc_shard_acquire(&s.lock, solo)
+                try:
                     e = dc_shard_get(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
-                    vlens[i] = e.vlen if e != NULL else -1
-                    dc_unlock(&s.lock)
-                    free(gone)
-                    if vlens[i] > 0:
-                        total += <uint64_t>vlens[i]
-                dc_cache_leave_outside(&self.c)
-            if total < BATCH_NOGIL_COPY:
+                    if e != NULL:
+                        if e.vlen < BATCH_VALUE:
+                            objs[i] = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
+                        else:
+                            vlens[i] = e.vlen
+                            pending += e.vlen
+                finally:
+                    dc_shard_release(&s.lock, solo)
+                free(gone)
+            if pending:
+                # Pass 2: allocate the large results with the GIL, then copy
+                # into them without it: one GIL hand-off per batch, however
+                # many values (four hand-offs made two threads a convoy).
                 for i in range(n):
                     if vlens[i] >= 0:
-                        v = self._peek_copy(&views[i], hashes[i], _MISSING)
-                        if v is not _MISSING:
-                            out[ks[i]] = v
-                return out
-            # Phase 2: allocate the results; phase 3, no GIL: copy into them.
-            objs = [None] * n
-            for i in range(n):
-                if vlens[i] >= 0:
-                    objs[i] = PyBytes_FromStringAndSize(NULL, vlens[i])
-                    dsts[i] = PyBytes_AS_STRING(objs[i])
-            dc_cache_enter_outside(&self.c)
-            with nogil:
+                        objs[i] = PyBytes_FromStringAndSize(NULL, vlens[i])
+                        dsts[i] = PyBytes_AS_STRING(objs[i])
+                dc_cache_enter_outside(&self.c)
+                with nogil:
+                    for i in range(n):
+                        if vlens[i] < 0:
+                            continue
+                        s = dc_cache_shard(&self.c, hashes[i])
+                        gone = NULL
+                        dc_lock(&s.lock)
+                        e = dc_shard_peek(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
+                        if e != NULL and e.vlen == vlens[i]:
+                            memcpy(dsts[i], dc_entry_value(e), e.vlen)
+                        else:
+                            vlens[i] = -2  # changed meanwhile: take it as it is now
+                        dc_unlock(&s.lock)
+                        free(gone)
+                    dc_cache_leave_outside(&self.c)
                 for i in range(n):
-                    if vlens[i] < 0:
-                        continue
-                    s = dc_cache_shard(&self.c, hashes[i])
-                    gone = NULL
-                    dc_lock(&s.lock)
-                    e = dc_shard_peek(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
-                    if e != NULL and e.vlen == vlens[i]:
-                        memcpy(dsts[i], dc_entry_value(e), e.vlen)
-                    else:
-                        vlens[i] = -2  # changed meanwhile: take it as it is now
-                    dc_unlock(&s.lock)
-                    free(gone)
-                dc_cache_leave_outside(&self.c)
+                    if vlens[i] == -2:
+                        objs[i] = self._peek_copy(&views[i], hashes[i], None)
             for i in range(n):
-                if vlens[i] >= 0:
+                if objs[i] is not None:
                     out[ks[i]] = objs[i]
-                elif vlens[i] == -2:
-                    v = self._peek_copy(&views[i], hashes[i], _MISSING)
-                    if v is not _MISSING:
-                        out[ks[i]] = v
             return out
         finally:
             for i in range(nviews):
