@@ -26,6 +26,9 @@ ENTRY_OVERHEAD: int = _impl.ENTRY_OVERHEAD
 MAX_KEY_LEN: int = _impl.MAX_KEY_LEN
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
 
+from .group import Group, NotFound, Peer, PeerPicker, get_group, new_group  # noqa: E402
+from .singleflight import SingleFlight  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -34,7 +37,14 @@ __all__ = [
     "MAX_KEY_LEN",
     "BloomFilter",
     "CountMinSketch",
+    "Group",
     "LRUCache",
+    "NotFound",
+    "Peer",
+    "PeerPicker",
+    "SingleFlight",
+    "get_group",
+    "new_group",
     "fnv32",
     "fnv32a",
     "fnv64a",
