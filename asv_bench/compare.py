@@ -404,6 +404,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _commit() -> str:
+    """The checkout measured: short commit, marked when csrc/ or distcache/ differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              timeout=30, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "unknown"
+    dirty = git("status", "--porcelain", "--", "csrc", "distcache")
+    return head + (" + uncommitted changes to the core" if dirty else "")
+
+
 def run(
     quick: bool = False,
     libraries: Sequence[str] = DEFAULT_LIBRARIES,
@@ -436,6 +449,7 @@ def run(
             "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
             "platform": platform.platform(terse=True),
             "versions": {lib.name: lib.version() for lib in libs},
+            "commit": _commit(),
             "quick": quick,
             "sizes": asdict(sizes),
             "entry_overhead": overhead,

@@ -143,7 +143,7 @@ def render(result: dict[str, Any]) -> str:
     parts = [
         f"Measured {meta['date']} on {meta['cpu']} ({meta['cores']} cores), "
         f"{meta['python']} ({'GIL' if meta['gil'] else 'free-threaded'}), {meta['platform']}.  ",
-        f"Versions: {versions}.  ",
+        f"Versions: {versions}; distcache at commit {meta['commit']}.  ",
         f"Median of {meta['sizes']['rounds']} interleaved rounds"
         + (" (--quick sizes)" if meta["quick"] else "")
         + f"; whole run {meta.get('seconds', '?')} s.",
