@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "fnv.h"
 #include "lock.h"
+#include "tinylfu.h"
 
 /* Bytes charged per entry on top of key and value: the 48-byte header, the
  * allocator's chunk overhead and rounding, and the index slot. */
@@ -52,15 +53,29 @@ typedef struct dc_entry {
  * the tags alone, so removing an entry never touches another entry. */
 #define DC_TAG_EMPTY 0u
 
+/* entry flags */
+#define DC_PROTECTED 1u /* in the protected segment (admission mode) */
+
+/* With admission on, a shard's list is segmented (SLRU, as W-TinyLFU's main
+ * space): new keys enter the probation list; a hit moves a key to the
+ * protected list, which holds at most DC_PROTECTED_PCT percent of the
+ * shard's bytes (its least recent entries go back to probation's head).
+ * Victims come from probation's tail first, so a key asked for twice
+ * outlives one-hit wonders. Plain mode uses the probation list alone. */
+#define DC_PROTECTED_PCT 80
+
 typedef struct {
     dc_lock_t lock; /* guards every field below and the entries linked here */
-    dc_entry *head, *tail;
+    dc_entry *head, *tail;   /* probation (the whole LRU in plain mode) */
+    dc_entry *phead, *ptail; /* protected (admission mode) */
+    uint64_t pbytes;         /* bytes of the protected entries */
     uint32_t *tags;
     dc_entry **slots;
     uint32_t smask; /* number of slots - 1 */
     uint32_t count;
     uint64_t bytes; /* sum of entry sizes in this shard (for invariants) */
     uint64_t hits, misses, sets, deletes, evictions, expirations, rejected;
+    uint64_t admission_rejects;
 } dc_shard;
 
 typedef struct {
@@ -77,7 +92,26 @@ typedef struct {
      * nogil section without the GIL first. Such a "solo" caller skips the
      * shard lock and the CAS; see dc_shard_acquire. */
     uint32_t outside;
+    /* Frequency estimate fed by every get and set (NULL: not tracked), and
+     * whether eviction consults it (TinyLFU admission). */
+    dc_tinylfu *freq;
+    int admit;
 } dc_cache;
+
+/* Records an access to a key for the frequency estimate, if tracked. */
+static inline void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
+{
+    if (c->freq)
+        dc_tinylfu_record(c->freq, dc_freq_hash(hash, klen));
+}
+
+/* TinyLFU's rule: a newcomer displaces a victim only when it is estimated to
+ * be asked for more often. */
+static inline int dc_cache_admits(const dc_cache *c, const dc_entry *newcomer, const dc_entry *victim)
+{
+    return dc_tinylfu_estimate(c->freq, dc_freq_hash(newcomer->hash, newcomer->klen)) >
+           dc_tinylfu_estimate(c->freq, dc_freq_hash(victim->hash, victim->klen));
+}
 
 /* Shard locking for a caller that is or is not alone in the cache. */
 static inline void dc_shard_acquire(dc_lock_t *l, int solo)
@@ -168,6 +202,20 @@ static inline int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshard
             return -1;
         s->smask = 7;
     }
+    return 0;
+}
+
+/* Turns on frequency tracking for about `entries` keys, with or without
+ * TinyLFU admission. Call before first use. */
+static inline int dc_cache_track(dc_cache *c, uint64_t entries, int admit)
+{
+    c->freq = (dc_tinylfu *)calloc(1, sizeof(dc_tinylfu));
+    if (!c->freq || dc_tinylfu_init(c->freq, entries) < 0) {
+        free(c->freq);
+        c->freq = NULL;
+        return -1;
+    }
+    c->admit = admit;
     return 0;
 }
 
@@ -280,36 +328,74 @@ static inline void dc_index_remove(const dc_cache *c, dc_shard *s, uint32_t i)
     s->slots[i] = NULL;
 }
 
-static inline void dc_list_unlink(dc_shard *s, dc_entry *e)
+static inline void dc_list_unlink(dc_entry **head, dc_entry **tail, dc_entry *e)
 {
     if (e->prev)
         e->prev->next = e->next;
     else
-        s->head = e->next;
+        *head = e->next;
     if (e->next)
         e->next->prev = e->prev;
     else
-        s->tail = e->prev;
+        *tail = e->prev;
     e->prev = e->next = NULL;
 }
 
-static inline void dc_list_push_head(dc_shard *s, dc_entry *e)
+static inline void dc_list_push_head(dc_entry **head, dc_entry **tail, dc_entry *e)
 {
     e->prev = NULL;
-    e->next = s->head;
-    if (s->head)
-        s->head->prev = e;
+    e->next = *head;
+    if (*head)
+        (*head)->prev = e;
     else
-        s->tail = e;
-    s->head = e;
+        *tail = e;
+    *head = e;
 }
 
-/* Makes `e` the most recent entry of its shard. */
+/* Takes e out of whichever segment holds it. */
+static inline void dc_shard_list_unlink(dc_shard *s, dc_entry *e)
+{
+    if (e->flags & DC_PROTECTED) {
+        dc_list_unlink(&s->phead, &s->ptail, e);
+        s->pbytes -= dc_entry_bytes(e);
+        e->flags &= (uint16_t)~DC_PROTECTED;
+    } else {
+        dc_list_unlink(&s->head, &s->tail, e);
+    }
+}
+
+/* The shard's eviction candidate: probation's tail, else protected's. */
+static inline dc_entry *dc_shard_victim(const dc_shard *s)
+{
+    return s->tail ? s->tail : s->ptail;
+}
+
+/* Makes `e` the most recent entry of its shard (in admission mode: of the
+ * protected segment, demoting protected overflow to probation). */
 static inline void dc_shard_touch(dc_cache *c, dc_shard *s, dc_entry *e)
 {
-    if (s->head != e) {
-        dc_list_unlink(s, e);
-        dc_list_push_head(s, e);
+    if (!c->admit) {
+        if (s->head != e) {
+            dc_list_unlink(&s->head, &s->tail, e);
+            dc_list_push_head(&s->head, &s->tail, e);
+        }
+    } else if (e->flags & DC_PROTECTED) {
+        if (s->phead != e) {
+            dc_list_unlink(&s->phead, &s->ptail, e);
+            dc_list_push_head(&s->phead, &s->ptail, e);
+        }
+    } else {
+        dc_list_unlink(&s->head, &s->tail, e);
+        dc_list_push_head(&s->phead, &s->ptail, e);
+        e->flags |= DC_PROTECTED;
+        s->pbytes += dc_entry_bytes(e);
+        while (s->pbytes * 100 > s->bytes * DC_PROTECTED_PCT) {
+            dc_entry *d = s->ptail;
+            dc_list_unlink(&s->phead, &s->ptail, d);
+            s->pbytes -= dc_entry_bytes(d);
+            d->flags &= (uint16_t)~DC_PROTECTED;
+            dc_list_push_head(&s->head, &s->tail, d);
+        }
     }
     e->stamp = dc_cache_next_tick(c);
 }
@@ -322,7 +408,7 @@ static inline uint64_t dc_shard_detach(dc_cache *c, dc_shard *s, dc_entry *e)
     while (s->slots[i] != e)
         i = (i + 1) & s->smask;
     dc_index_remove(c, s, i);
-    dc_list_unlink(s, e);
+    dc_shard_list_unlink(s, e);
     s->count--;
     uint64_t sz = dc_entry_bytes(e);
     s->bytes -= sz;
@@ -350,7 +436,8 @@ static inline int dc_shard_link(dc_cache *c, dc_shard *s, dc_entry *e)
         i = (i + 1) & s->smask;
     s->tags[i] = t;
     s->slots[i] = e;
-    dc_list_push_head(s, e);
+    e->flags = 0;
+    dc_list_push_head(&s->head, &s->tail, e);
     s->count++;
     s->bytes += dc_entry_bytes(e);
     e->stamp = dc_cache_next_tick(c);
@@ -401,7 +488,8 @@ static inline dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned c
  * after `own` (own's lock is held). Busy shards are skipped, never waited
  * for, so two inserting threads cannot deadlock. Returns the evicted entry
  * or NULL when nothing could be evicted right now. */
-static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own)
+static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const dc_entry *newcomer,
+                                             int *refused)
 {
     uint32_t best = own, seen = 0;
     uint32_t best_stamp = 0;
@@ -410,8 +498,8 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own)
         dc_shard *o = &c->shards[i];
         if (__atomic_load_n(&o->count, __ATOMIC_RELAXED) == 0 || !dc_trylock(&o->lock))
             continue;
-        if (o->tail) {
-            uint32_t st = o->tail->stamp;
+        if (dc_shard_victim(o)) {
+            uint32_t st = dc_shard_victim(o)->stamp;
             if (seen == 0 || (int32_t)(st - best_stamp) < 0) {
                 best = i;
                 best_stamp = st;
@@ -425,8 +513,11 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own)
     dc_shard *o = &c->shards[best];
     if (!dc_trylock(&o->lock))
         return NULL;
-    dc_entry *v = o->tail;
-    if (v) {
+    dc_entry *v = dc_shard_victim(o);
+    if (v && newcomer && !dc_cache_admits(c, newcomer, v)) {
+        *refused = 1;
+        v = NULL;
+    } else if (v) {
         dc_shard_unlink(c, o, v);
         o->evictions++;
     }
@@ -435,35 +526,44 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own)
 }
 
 /* Reserves `size` bytes of the global budget, evicting as docs/internals.md
- * says; the lock of shard `si` is held. Evicted entries are chained through
+ * says; the lock of shard `si` is held. With a `newcomer` (admission on and
+ * a new key), the first victim must be estimated rarer than the newcomer,
+ * else nothing is reserved and -1 returned. Evicted entries are chained through
  * next onto *freelist for the caller to free after unlocking. Bytes of
  * victims from the own shard are released in the same atomic operation that
  * reserves the new entry's (one locked instruction instead of one per
  * victim); until then nbytes over-counts, which keeps nbytes <= max_bytes. */
-static inline void dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_entry **freelist,
-                                    int solo)
+static inline int dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_entry **freelist,
+                                   int solo, const dc_entry *newcomer)
 {
     dc_shard *s = &c->shards[si];
     uint64_t freed = 0;
+    int refused = 0;
     for (;;) {
         uint64_t cur = __atomic_load_n(&c->nbytes, __ATOMIC_RELAXED);
         if (cur - freed + size <= c->max_bytes) {
             if (solo) {
                 __atomic_store_n(&c->nbytes, cur - freed + size, __ATOMIC_RELAXED);
-                return;
+                return 0;
             }
             if (__atomic_compare_exchange_n(&c->nbytes, &cur, cur - freed + size, 1, __ATOMIC_RELAXED,
                                             __ATOMIC_RELAXED))
-                return;
+                return 0;
             continue;
         }
         dc_entry *v;
-        if (s->tail) {
-            v = s->tail;
+        if ((v = dc_shard_victim(s)) != NULL) {
+            if (newcomer && !dc_cache_admits(c, newcomer, v))
+                return -1; /* nothing evicted yet: freed == 0 */
             freed += dc_shard_detach(c, s, v);
             s->evictions++;
         } else {
-            v = dc_cache_evict_other(c, si);
+            v = dc_cache_evict_other(c, si, newcomer, &refused);
+            if (refused) {
+                if (freed)
+                    __atomic_fetch_sub(&c->nbytes, freed, __ATOMIC_RELAXED);
+                return -1;
+            }
             if (!v) {
                 /* Other shards are busy (their owners are inserting and will
                  * evict from their own lists) or bytes are in flight. */
@@ -471,6 +571,8 @@ static inline void dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_
                 continue;
             }
         }
+        /* Admission compares the newcomer with the first victim only. */
+        newcomer = NULL;
         v->next = *freelist;
         *freelist = v;
     }
@@ -535,8 +637,9 @@ static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, ui
     return e;
 }
 
-/* Stores a built entry; ownership passes to the cache, which frees it on
- * failure. Returns 0, or -1 when memory for the index ran out. */
+/* Stores a built entry; ownership passes to the cache, which frees it when
+ * not stored. Returns 0 when stored, 1 when TinyLFU refused it, -1 when
+ * memory for the index ran out. */
 static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
 {
     uint32_t si = e->hash & c->mask;
@@ -544,6 +647,7 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
     dc_entry *freelist = NULL;
     uint64_t size = dc_entry_bytes(e);
     int rc = 0;
+    dc_cache_record(c, e->hash, e->klen);
     dc_shard_acquire(&s->lock, solo);
     dc_entry *old = dc_shard_find(c, s, e->data, e->klen, e->hash);
     if (old) {
@@ -551,8 +655,13 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
         old->next = freelist;
         freelist = old;
     }
-    dc_cache_reserve(c, si, size, &freelist, solo);
-    if (dc_shard_link(c, s, e) == 0) {
+    /* An update is not a newcomer: only new keys face admission. */
+    if (dc_cache_reserve(c, si, size, &freelist, solo, (c->admit && !old) ? e : NULL) < 0) {
+        s->admission_rejects++;
+        e->next = freelist;
+        freelist = e;
+        rc = 1;
+    } else if (dc_shard_link(c, s, e) == 0) {
         s->sets++;
     } else {
         __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
@@ -617,8 +726,8 @@ static inline void dc_cache_clear(dc_cache *c)
         dc_shard *s = &c->shards[i];
         dc_entry *freelist = NULL;
         dc_lock(&s->lock);
-        while (s->tail) {
-            dc_entry *e = s->tail;
+        dc_entry *e;
+        while ((e = dc_shard_victim(s)) != NULL) {
             dc_shard_unlink(c, s, e);
             e->next = freelist;
             freelist = e;
@@ -634,17 +743,18 @@ static inline void dc_cache_free(dc_cache *c)
         return;
     for (uint32_t i = 0; i < c->nshards; i++) {
         dc_shard *s = &c->shards[i];
-        dc_entry *e = s->head;
-        while (e) {
-            dc_entry *nx = e->next;
-            free(e);
-            e = nx;
-        }
+        dc_free_chain(s->head);
+        dc_free_chain(s->phead);
         free(s->tags);
         free(s->slots);
     }
     free(c->shards);
     c->shards = NULL;
+    if (c->freq) {
+        dc_tinylfu_free(c->freq);
+        free(c->freq);
+        c->freq = NULL;
+    }
 }
 
 static inline uint64_t dc_cache_count(dc_cache *c)
@@ -669,19 +779,27 @@ static inline const char *dc_cache_check(dc_cache *c)
     for (uint32_t i = 0; i < c->nshards && !err; i++) {
         dc_shard *s = &c->shards[i];
         dc_lock(&s->lock);
-        uint64_t n = 0, bytes = 0;
-        dc_entry *prev = NULL;
-        for (dc_entry *e = s->head; e; e = e->next) {
-            if (e->prev != prev) { err = "list: prev link broken"; break; }
-            if ((e->hash & c->mask) != i) { err = "entry in the wrong shard"; break; }
-            if (e->hash != dc_fnv32a(e->data, e->klen)) { err = "entry hash is not fnv32a(key)"; break; }
-            if (dc_shard_find(c, s, e->data, e->klen, e->hash) != e) { err = "list entry missing from index"; break; }
-            n++;
-            bytes += dc_entry_bytes(e);
-            prev = e;
-            if (n > s->count) { err = "list longer than count"; break; }
+        uint64_t n = 0, bytes = 0, pbytes = 0;
+        for (int seg = 0; seg < 2 && !err; seg++) {
+            dc_entry *prev = NULL;
+            uint16_t want = seg ? DC_PROTECTED : 0;
+            if (seg && !c->admit && s->phead) { err = "protected entries in plain mode"; break; }
+            for (dc_entry *e = seg ? s->phead : s->head; e; e = e->next) {
+                if (e->prev != prev) { err = "list: prev link broken"; break; }
+                if ((e->flags & DC_PROTECTED) != want) { err = "entry flag differs from its segment"; break; }
+                if ((e->hash & c->mask) != i) { err = "entry in the wrong shard"; break; }
+                if (e->hash != dc_fnv32a(e->data, e->klen)) { err = "entry hash is not fnv32a(key)"; break; }
+                if (dc_shard_find(c, s, e->data, e->klen, e->hash) != e) { err = "list entry missing from index"; break; }
+                n++;
+                bytes += dc_entry_bytes(e);
+                if (seg)
+                    pbytes += dc_entry_bytes(e);
+                prev = e;
+                if (n > s->count) { err = "list longer than count"; break; }
+            }
+            if (!err && (seg ? s->ptail : s->tail) != prev) err = "tail is not the last entry";
         }
-        if (!err && s->tail != prev) err = "tail is not the last entry";
+        if (!err && pbytes != s->pbytes) err = "protected bytes differ from entry sizes";
         if (!err && n != s->count) err = "count differs from list length";
         if (!err && bytes != s->bytes) err = "shard bytes differ from entry sizes";
         if (!err) {

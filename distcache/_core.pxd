@@ -41,6 +41,7 @@ cdef extern from "lru.h" nogil:
         dc_lock_t lock
         uint32_t count
         uint64_t hits, misses, sets, deletes, evictions, expirations, rejected
+        uint64_t admission_rejects
 
     ctypedef struct dc_cache:
         dc_shard *shards
@@ -48,6 +49,8 @@ cdef extern from "lru.h" nogil:
         uint32_t mask
         uint64_t max_bytes
         uint64_t nbytes
+        dc_tinylfu *freq
+        int admit
 
     void dc_shard_acquire(dc_lock_t *l, int solo)
     void dc_shard_release(dc_lock_t *l, int solo)
@@ -56,6 +59,8 @@ cdef extern from "lru.h" nogil:
     uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
     const unsigned char *dc_entry_value(const dc_entry *e)
     int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
+    int dc_cache_track(dc_cache *c, uint64_t entries, int admit)
+    void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
     void dc_cache_free(dc_cache *c)
     dc_shard *dc_cache_shard(dc_cache *c, uint32_t hash)
     dc_entry *dc_shard_get(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
@@ -74,6 +79,17 @@ cdef extern from "lru.h" nogil:
     uint64_t dc_cache_count(dc_cache *c)
     uint64_t dc_cache_nbytes(dc_cache *c)
     const char *dc_cache_check(dc_cache *c)
+
+
+cdef extern from "tinylfu.h" nogil:
+    ctypedef struct dc_tinylfu:
+        uint64_t nblocks
+        uint64_t nwords
+        uint64_t sample
+        uint64_t additions
+        uint64_t halvings
+    uint64_t dc_freq_hash(uint32_t fnv, uint32_t klen)
+    unsigned dc_tinylfu_estimate(const dc_tinylfu *t, uint64_t h)
 
 
 cdef extern from "bloom.h" nogil:
