@@ -21,12 +21,11 @@ import gc
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -42,6 +41,7 @@ from asv_bench.workload import KEY_LEN, VALUE_LEN, keys, shuffled, value, values
 ROOT = Path(__file__).resolve().parent.parent
 LARGE_VALUE = 16 << 10
 BATCH = 100
+GIL_METHODS = ("get", "_get_nogil")
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,19 @@ class Sizes:
     zipf_cached: float = 0.10  # fraction of zipf_keys the budget holds
 
 
+# Passes of a few ms to a few tens of ms, many rounds: on a shared machine a
+# short round sees every library under the same load.
 FULL = Sizes(
-    rounds=11,
+    rounds=21,
     hot_keys=1000,
-    ops=200_000,
+    ops=100_000,
     wide_keys=100_000,
     miss_keys=10_000,
     set_budget=10 << 20,
-    set_ops=100_000,
-    thread_ops=400_000,
-    many_batches=4000,
-    many_batches_large=400,
+    set_ops=50_000,
+    thread_ops=200_000,
+    many_batches=2000,
+    many_batches_large=200,
     rss_entries=1_000_000,
     zipf_requests=1_000_000,
     zipf_keys=100_000,
@@ -177,14 +179,16 @@ def _gc_off() -> Iterator[None]:
             gc.enable()
 
 
-def interleave(cases: dict[Hashable, Case], rounds: int) -> dict[Hashable, float]:
-    """Median ns per operation of each case over `rounds` interleaved rounds.
+def interleave(cases: dict[str, Case], rounds: int) -> dict[str, list[float]]:
+    """ns per operation of each case in each of `rounds` interleaved rounds.
 
     One untimed warm-up pass each first; round r starts at case r (rotation),
     so no case always runs first, or always right after the same neighbour.
+    Sample i of every case comes from round i, so two cases can be compared
+    round by round (report.py takes the median of those per-round ratios).
     """
     names = list(cases)
-    samples: dict[Hashable, list[float]] = {n: [] for n in names}
+    samples: dict[str, list[float]] = {n: [] for n in names}
     with _gc_off():
         for name in names:
             cases[name]()
@@ -193,10 +197,12 @@ def interleave(cases: dict[Hashable, Case], rounds: int) -> dict[Hashable, float
             for name in names[s:] + names[:s]:
                 ns, ops = cases[name]()
                 samples[name].append(ns / ops)
-    return {n: statistics.median(v) for n, v in samples.items()}
+    return samples
 
 
 # --- measurements --------------------------------------------------------------
+
+Samples = dict[str, list[float]]  # case name -> ns per operation, one per round
 
 
 def _entry_size(overhead: int, value_len: int = VALUE_LEN) -> int:
@@ -214,24 +220,20 @@ def _filled(lib: Library, ks: Sequence[str], vs: Sequence[bytes], overhead: int)
     return cache
 
 
-def measure_gets(libs: list[Library], sizes: Sizes, overhead: int) -> dict[str, dict[str, float]]:
-    """get hit (hot keys and many keys) and get miss, ns/op per library."""
-    out: dict[str, dict[str, float]] = {}
+def measure_gets(libs: list[Library], sizes: Sizes, overhead: int) -> dict[str, Samples]:
+    """get hit (hot keys, new key objects, many keys) and get miss, per library."""
+    out: dict[str, Samples] = {}
     hot = keys(sizes.hot_keys)
     hot_access = shuffled(_cycle(hot, sizes.ops))
     applies = [lib for lib in libs if "get_hit_hot" in lib.applies]
     caches = {lib.name: _filled(lib, hot, values(len(hot)), overhead) for lib in applies}
-    cases: dict[Hashable, Case] = {
-        lib.name: _get_case(lib.getter(caches[lib.name]), hot_access) for lib in applies
-    }
+    cases = {lib.name: _get_case(lib.getter(caches[lib.name]), hot_access) for lib in applies}
     # The loop-and-call floor: the same loop calling a C builtin that does nothing.
     cases["floor"] = _get_case(id, hot_access)
-    res = interleave(cases, sizes.rounds)
-    out["floor"] = {"floor": res.pop("floor")}
-    out["get_hit_hot"] = res  # type: ignore[assignment]
+    out["get_hit_hot"] = interleave(cases, sizes.rounds)
 
     cases = {lib.name: _fresh_case(lib.getter(caches[lib.name]), hot_access) for lib in applies}
-    out["get_hit_fresh"] = interleave(cases, sizes.rounds)  # type: ignore[assignment]
+    out["get_hit_fresh"] = interleave(cases, sizes.rounds)
 
     miss_access = _cycle(keys(sizes.miss_keys, prefix="m"), sizes.ops)
     cases = {
@@ -239,7 +241,7 @@ def measure_gets(libs: list[Library], sizes: Sizes, overhead: int) -> dict[str, 
         for lib in applies
         if "get_miss" in lib.applies
     }
-    out["get_miss"] = interleave(cases, sizes.rounds)  # type: ignore[assignment]
+    out["get_miss"] = interleave(cases, sizes.rounds)
     del caches, cases
 
     wide = keys(sizes.wide_keys, prefix="w")
@@ -249,14 +251,12 @@ def measure_gets(libs: list[Library], sizes: Sizes, overhead: int) -> dict[str, 
     if len(caches["distcache"]) != len(wide):
         raise RuntimeError(f"distcache holds {len(caches['distcache'])} of {len(wide)} keys")
     cases = {lib.name: _get_case(lib.getter(caches[lib.name]), wide_access) for lib in applies}
-    out["get_hit_wide"] = interleave(cases, sizes.rounds)  # type: ignore[assignment]
+    out["get_hit_wide"] = interleave(cases, sizes.rounds)
     return out
 
 
-def measure_set_evict(
-    libs: list[Library], sizes: Sizes, overhead: int
-) -> tuple[dict[str, float], int]:
-    """set of an absent key into a full cache (one eviction each), ns/op; and the entry count.
+def measure_set_evict(libs: list[Library], sizes: Sizes, overhead: int) -> tuple[Samples, int]:
+    """set of an absent key into a full cache (one eviction each); and the entry count.
 
     Keys cycle through a universe of twice the capacity, so a key comes back
     only after `capacity` other inserts: long evicted, in every shard.
@@ -265,7 +265,7 @@ def measure_set_evict(
     universe = keys(2 * capacity, prefix="s")
     doubled = universe + universe
     pass_values = _cycle(values(1024), sizes.set_ops)
-    cases: dict[Hashable, Case] = {}
+    cases: dict[str, Case] = {}
     caches: dict[str, Any] = {}
     for lib in libs:
         if "set_evict" not in lib.applies:
@@ -286,33 +286,27 @@ def measure_set_evict(
     for name, cache in caches.items():
         if len(cache) > capacity or len(cache) < capacity * 0.95:
             raise RuntimeError(f"{name} holds {len(cache)} entries, capacity {capacity}")
-    return res, capacity  # type: ignore[return-value]
+    return res, capacity
 
 
-def measure_threads(
-    libs: list[Library], sizes: Sizes, overhead: int
-) -> dict[str, dict[int, float]]:
-    """Single-key get hits, a fixed count split over 1 and 2 threads: aggregate ns/op."""
+def measure_threads(libs: list[Library], sizes: Sizes, overhead: int) -> Samples:
+    """Single-key get hits, a fixed count split over 1 and 2 threads (cases "LIB@THREADS")."""
     hot = keys(sizes.hot_keys)
     access = shuffled(_cycle(hot, sizes.thread_ops))
-    cases: dict[Hashable, Case] = {}
+    cases: dict[str, Case] = {}
     for lib in libs:
         if "threads" not in lib.applies:
             continue
         get = lib.getter(_filled(lib, hot, values(len(hot)), overhead))
         for n in (1, 2):
-            cases[(lib.name, n)] = _threaded_case(_loop_get, get, access, n, len(access))
-    res = interleave(cases, sizes.rounds)
-    out: dict[str, dict[int, float]] = {}
-    for (name, n), ns in res.items():  # type: ignore[misc]
-        out.setdefault(name, {})[n] = ns
-    return out
+            cases[f"{lib.name}@{n}"] = _threaded_case(_loop_get, get, access, n, len(access))
+    return interleave(cases, sizes.rounds)
 
 
-def measure_get_many(dc: Any, sizes: Sizes, overhead: int) -> dict[int, dict[int, float]]:
-    """distcache get_many(100) over 1 and 2 threads, per value size: aggregate ns per key."""
+def measure_get_many(sizes: Sizes, overhead: int) -> Samples:
+    """distcache get_many(100) over 1 and 2 threads, ns per key (cases "VALUE_BYTES@THREADS")."""
     hot = keys(sizes.hot_keys)
-    cases: dict[Hashable, Case] = {}
+    cases: dict[str, Case] = {}
     plan = ((VALUE_LEN, sizes.many_batches), (LARGE_VALUE, sizes.many_batches_large))
     for vlen, nbatches in plan:
         cache = _filled(LIBRARIES["distcache"], hot, values(len(hot), vlen), overhead)
@@ -321,37 +315,27 @@ def measure_get_many(dc: Any, sizes: Sizes, overhead: int) -> dict[int, dict[int
         if len(cache.get_many(batches[0])) != len(set(batches[0])):
             raise RuntimeError("get_many missed keys that are cached")
         for n in (1, 2):
-            cases[(vlen, n)] = _threaded_case(_loop_get, cache.get_many, batches, n, len(access))
-    res = interleave(cases, sizes.rounds)
-    out: dict[int, dict[int, float]] = {}
-    for (vlen, n), ns in res.items():  # type: ignore[misc]
-        out.setdefault(vlen, {})[n] = ns
-    return out
+            cases[f"{vlen}@{n}"] = _threaded_case(_loop_get, cache.get_many, batches, n,
+                                                  len(access))
+    return interleave(cases, sizes.rounds)
 
 
-def measure_gil(dc: Any, sizes: Sizes, overhead: int) -> dict[str, Any]:
-    """get vs _get_nogil (GIL released around lookup and copy), 1 and 2 threads, ops/s."""
+def measure_gil(dc: Any, sizes: Sizes, overhead: int) -> Samples | None:
+    """get vs _get_nogil, 1 and 2 threads (cases "METHOD@VALUE_BYTES@THREADS"); None if absent."""
     if not hasattr(dc.LRUCache, "_get_nogil"):
-        return {"skipped": "distcache.LRUCache has no _get_nogil method in this build"}
+        return None
     hot = keys(sizes.hot_keys)
-    cases: dict[Hashable, Case] = {}
+    cases: dict[str, Case] = {}
     # A 16 KiB copy costs ~10x a 100-byte one: fewer gets keep the passes alike in length.
     plan = ((VALUE_LEN, sizes.thread_ops), (LARGE_VALUE, max(sizes.thread_ops // 8, 1000)))
     for vlen, ops in plan:
         cache = _filled(LIBRARIES["distcache"], hot, values(len(hot), vlen), overhead)
         access = shuffled(_cycle(hot, ops))
-        for method in ("get", "_get_nogil"):
+        for method in GIL_METHODS:
             for n in (1, 2):
-                cases[(method, vlen, n)] = _threaded_case(
+                cases[f"{method}@{vlen}@{n}"] = _threaded_case(
                     _loop_get, getattr(cache, method), access, n, len(access))
-    res = interleave(cases, sizes.rounds)
-    rows: list[dict[str, Any]] = []
-    for method in ("get", "_get_nogil"):
-        for vlen in (VALUE_LEN, LARGE_VALUE):
-            one, two = 1e9 / res[(method, vlen, 1)], 1e9 / res[(method, vlen, 2)]
-            rows.append({"method": method, "value_bytes": vlen, "ops_per_s_1": one,
-                         "ops_per_s_2": two, "ratio": two / one})
-    return {"rows": rows}
+    return interleave(cases, sizes.rounds)
 
 
 def measure_rss(libs: list[Library], sizes: Sizes) -> dict[str, dict[str, Any]]:
@@ -464,24 +448,22 @@ def run(
         say(f"{name}: {time.perf_counter() - t0:.1f} s")
         return value_
 
-    gets = step("single-key gets", lambda: measure_gets(libs, sizes, overhead))
-    set_evict, capacity = step("set with eviction",
-                               lambda: measure_set_evict(libs, sizes, overhead))
-    threads = step("threads", lambda: measure_threads(libs, sizes, overhead))
-    many = step("get_many threads", lambda: measure_get_many(dc, sizes, overhead))
+    samples: dict[str, Samples] = step(
+        "single-key gets", lambda: measure_gets(libs, sizes, overhead))
+    samples["set_evict"], capacity = step(
+        "set with eviction", lambda: measure_set_evict(libs, sizes, overhead))
+    samples["threads"] = step("threads", lambda: measure_threads(libs, sizes, overhead))
+    samples["get_many"] = step("get_many threads", lambda: measure_get_many(sizes, overhead))
     gil = step("GIL study", lambda: measure_gil(dc, sizes, overhead))
-    rss = step("RSS", lambda: measure_rss(libs, sizes))
-    zipf = step("Zipf hit ratio", lambda: measure_zipf(dc, sizes))
-
+    if gil is not None:
+        samples["gil"] = gil
     result.update(
-        floor_ns=gets.pop("floor")["floor"],
-        ns={**gets, "set_evict": set_evict},
+        samples=samples,
+        gil_skipped=None if gil is not None else
+        "distcache.LRUCache has no _get_nogil method in this build",
         set_evict_entries=capacity,
-        threads=threads,
-        get_many=many,
-        gil=gil,
-        rss=rss,
-        zipf=zipf,
+        rss=step("RSS", lambda: measure_rss(libs, sizes)),
+        zipf=step("Zipf hit ratio", lambda: measure_zipf(dc, sizes)),
     )
     result["rows"] = report.rows(result)
     result["targets"] = report.targets(result)
@@ -498,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default: on, off with --quick)")
     parser.add_argument("--libraries", default=",".join(DEFAULT_LIBRARIES),
                         help="comma-separated subset of: " + ", ".join(DEFAULT_LIBRARIES))
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 11, quick 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 21, quick 3)")
     parser.add_argument("--json", type=Path, help="also dump the raw results to this file")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md",
                         help="page to write; the chart goes beside it as .png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,42 +27,67 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
 
 
+def _per_round(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """a / b round by round (both measured in the same interleaved round)."""
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
+def _half_iqr(xs: Sequence[float]) -> float | None:
+    """Half the interquartile range: the +/- printed beside a median."""
+    if len(xs) < 4:
+        return None
+    q1, _, q3 = statistics.quantiles(xs, n=4)
+    return (q3 - q1) / 2
+
+
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows: label, unit, value per library (None: does not apply), ratio to cachebox."""
+    """The table: label, unit, median per library (None: does not apply), ratio to cachebox.
+
+    A ratio is the median over rounds of the per-round ratio (the two figures
+    of a round were measured moments apart), with half its interquartile range.
+    """
     sizes = result["meta"]["sizes"]
     libs: list[str] = result["libraries"]
-    ns = result["ns"]
-    threads = result["threads"]
-    many = result["get_many"]
+    smp: dict[str, dict[str, list[float]]] = result["samples"]
     out: list[dict[str, Any]] = []
 
-    def add(rid: str, label: str, unit: str, values: dict[str, float | None]) -> None:
-        vals = {lib: values.get(lib) for lib in libs}
-        dc, peer = vals.get("distcache"), vals.get(PEER)
-        ratio = dc / peer if dc is not None and peer else None
-        out.append({"id": rid, "label": label, "unit": unit, "values": vals, "ratio": ratio})
+    def add(rid: str, label: str, unit: str, rounds: dict[str, list[float]],
+            ratio_rounds: list[float] | None = None) -> None:
+        values = {lib: statistics.median(rounds[lib]) if lib in rounds else None for lib in libs}
+        if ratio_rounds is None and "distcache" in rounds and PEER in rounds:
+            ratio_rounds = _per_round(rounds["distcache"], rounds[PEER])
+        out.append({
+            "id": rid, "label": label, "unit": unit, "values": values,
+            "spread": _half_iqr(rounds["distcache"]),
+            "ratio": statistics.median(ratio_rounds) if ratio_rounds else None,
+            "ratio_spread": _half_iqr(ratio_rounds) if ratio_rounds else None,
+        })
 
-    add("get_hit_hot", f"get hit, {sizes['hot_keys']:,} hot keys", "ns/op", ns["get_hit_hot"])
-    add("get_hit_fresh", f"get hit, {sizes['hot_keys']:,} hot keys, new key objects", "ns/op",
-        ns["get_hit_fresh"])
-    add("get_hit_wide", f"get hit, {sizes['wide_keys']:,} keys", "ns/op", ns["get_hit_wide"])
-    add("get_miss", "get miss", "ns/op", ns["get_miss"])
+    def threaded(n: int) -> dict[str, list[float]]:
+        return {lib: smp["threads"][f"{lib}@{n}"] for lib in libs if f"{lib}@{n}" in smp["threads"]}
+
+    hot = sizes["hot_keys"]
+    add("get_hit_hot", f"get hit, {hot:,} hot keys", "ns/op", smp["get_hit_hot"])
+    add("get_hit_fresh", f"get hit, {hot:,} hot keys, new key objects", "ns/op",
+        smp["get_hit_fresh"])
+    add("get_hit_wide", f"get hit, {sizes['wide_keys']:,} keys", "ns/op", smp["get_hit_wide"])
+    add("get_miss", "get miss", "ns/op", smp["get_miss"])
     add("set_evict",
         f"set with eviction, {_mib(sizes['set_budget'])} budget "
-        f"({result['set_evict_entries']:,} entries)", "ns/op", ns["set_evict"])
-    add("threads_1", "get hit, 1 thread (threaded harness)", "ns/op",
-        {lib: t[1] for lib, t in threads.items()})
-    add("threads_2", "get hit, 2 threads, aggregate", "ns/op",
-        {lib: t[2] for lib, t in threads.items()})
-    add("threads_ratio", "get hit throughput, 2 threads / 1 thread", "x",
-        {lib: t[1] / t[2] for lib, t in threads.items()})
+        f"({result['set_evict_entries']:,} entries)", "ns/op", smp["set_evict"])
+    one, two = threaded(1), threaded(2)
+    add("threads_1", "get hit, 1 thread (threaded harness)", "ns/op", one)
+    add("threads_2", "get hit, 2 threads, aggregate", "ns/op", two)
+    scaling = {lib: _per_round(one[lib], two[lib]) for lib in one}
+    add("threads_ratio", "get hit throughput, 2 threads / 1 thread", "x", scaling,
+        _per_round(scaling["distcache"], scaling[PEER]) if PEER in scaling else None)
     for vlen, tag in ((100, "100 B"), (16 << 10, "16 KiB")):
-        m = many[vlen] if vlen in many else many[str(vlen)]
-        one, two = (m[1], m[2]) if 1 in m else (m["1"], m["2"])
+        many = smp["get_many"]
         add(f"get_many_{vlen}", f"get_many(100) throughput, 2 threads / 1 thread, {tag} values",
-            "x", {"distcache": one / two})
-    add("rss", f"RSS per entry, {sizes['rss_entries']:,} entries", "B/entry",
-        {lib: r["bytes_per_entry"] for lib, r in result["rss"].items()})
+            "x", {"distcache": _per_round(many[f"{vlen}@1"], many[f"{vlen}@2"])})
+    rss = {lib: [r["bytes_per_entry"]] for lib, r in result["rss"].items()}
+    add("rss", f"RSS per entry, {sizes['rss_entries']:,} entries", "B/entry", rss,
+        [rss["distcache"][0] / rss[PEER][0]] if PEER in rss else None)
     return out
 
 
@@ -71,13 +97,15 @@ def _row(result: dict[str, Any], rid: str) -> dict[str, Any]:
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 2's targets, each with the measured figure and whether it is met."""
-    def ratio(rid: str) -> float | None:
-        return _row(result, rid)["ratio"]
+    def ratio(rid: str) -> tuple[float | None, float | None]:
+        row = _row(result, rid)
+        return row["ratio"], row["ratio_spread"]
 
-    def own(rid: str) -> float | None:
-        return _row(result, rid)["values"]["distcache"]
+    def own(rid: str) -> tuple[float | None, float | None]:
+        row = _row(result, rid)
+        return row["values"]["distcache"], row["spread"]
 
-    spec: list[tuple[str, Callable[[], float | None], str, float, str]] = [
+    spec: list[tuple[str, Callable[[], tuple[float | None, float | None]], str, float, str]] = [
         ("get hit, 1k hot keys: distcache / cachebox",
          lambda: ratio("get_hit_hot"), "<=", 1.7, "x"),
         ("get miss: distcache / cachebox", lambda: ratio("get_miss"), "<=", 1.7, "x"),
@@ -85,7 +113,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
          lambda: ratio("set_evict"), "<=", 0.8, "x"),
         ("RSS per entry: distcache / cachebox", lambda: ratio("rss"), "<=", 0.6, "x"),
         ("Zipf(0.99) hit ratio: distcache - exact LRU",
-         lambda: result["zipf"]["difference_points"], ">=", -1.0, " points"),
+         lambda: (result["zipf"]["difference_points"], None), ">=", -1.0, " points"),
         ("single-key gets: 2 threads / 1 thread", lambda: own("threads_ratio"), ">=", 0.9, "x"),
         ("get_many(100), 100 B values: 2 threads / 1 thread",
          lambda: own("get_many_100"), ">=", 1.0, "x"),
@@ -94,7 +122,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     out = []
     for name, measure, op, bound, unit in spec:
-        measured = measure()
+        measured, spread = measure()
         if measured is None:
             met, status = None, "not measured (cachebox not in this run)"
         else:
@@ -103,19 +131,19 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             if met:
                 status = "met"
             elif unit == "x":
-                status = f"missed by {gap:.2f}x ({100 * gap / bound:.0f}% of the bound)"
+                status = f"missed by {gap:.3f}x ({100 * gap / bound:.1f}% of the bound)"
             else:
                 status = f"missed by {gap:.2f}{unit}"
         out.append({"target": name, "op": op, "bound": bound, "unit": unit,
-                    "measured": measured, "met": met, "status": status})
+                    "measured": measured, "spread": spread, "met": met, "status": status})
     return out
 
 
-def _fmt(v: float | None, unit: str) -> str:
+def _fmt(v: float | None, unit: str, spread: float | None = None, digits: int = 2) -> str:
     if v is None:
         return "—"
     if unit == "x":
-        return f"{v:.2f}x"
+        return f"{v:.{digits}f}x" + (f" ±{spread:.{digits}f}" if spread is not None else "")
     if unit == " points":
         return f"{v:+.2f} points"
     return f"{v:.1f}" if v < 1000 else f"{v:,.0f}"
@@ -144,26 +172,27 @@ def render(result: dict[str, Any]) -> str:
         f"Measured {meta['date']} on {meta['cpu']} ({meta['cores']} cores), "
         f"{meta['python']} ({'GIL' if meta['gil'] else 'free-threaded'}), {meta['platform']}.  ",
         f"Versions: {versions}; distcache at commit {meta['commit']}.  ",
-        f"Median of {meta['sizes']['rounds']} interleaved rounds"
+        f"Medians of {meta['sizes']['rounds']} interleaved rounds"
         + (" (--quick sizes)" if meta["quick"] else "")
         + f"; whole run {meta.get('seconds', '?')} s.",
         "",
-        "Lower is better for ns/op and B/entry, higher for thread ratios; the last column is "
-        "distcache's figure divided by cachebox's (for the thread ratio row: distcache's "
-        "scaling over cachebox's). — : does not apply (or not in this run).",
+        "Lower is better for ns/op and B/entry, higher for the thread ratios. The last column "
+        "is distcache's figure over cachebox's, the median of the per-round ratios ± half "
+        "their interquartile range (thread ratio row: distcache's scaling over cachebox's). "
+        "— : does not apply, or not in this run.",
         "",
     ]
     header = ["measurement", "unit", *(COLUMNS[lib] for lib in libs), "distcache/cachebox"]
     body = [
         [r["label"], r["unit"], *(_fmt(r["values"][lib], r["unit"]) for lib in libs),
-         _fmt(r["ratio"], "x")]
+         _fmt(r["ratio"], "x", r["ratio_spread"])]
         for r in result["rows"]
     ]
     parts.append(_table(header, body, [False, False, *([True] * (len(libs) + 1))]))
     parts += [
         "",
         f"Loop-and-call floor (the same loop calling the builtin `id`): "
-        f"{result['floor_ns']:.1f} ns/op.",
+        f"{statistics.median(result['samples']['get_hit_hot']['floor']):.1f} ns/op.",
         "",
     ]
     z = result["zipf"]
@@ -182,16 +211,17 @@ def render(result: dict[str, Any]) -> str:
         "",
         _table(["target", "bound", "measured", "status"],
                [[t["target"], f"{t['op']} {_fmt(t['bound'], t['unit'])}",
-                 _fmt(t["measured"], t["unit"]), t["status"]] for t in result["targets"]],
+                 _fmt(t["measured"], t["unit"], t["spread"], digits=3), t["status"]]
+                for t in result["targets"]],
                [False, True, True, False]),
         "",
     ]
-    many = result["get_many"]
+    many = result["samples"]["get_many"]
     many_body = []
-    for vlen, m in many.items():
-        one, two = (m[1], m[2]) if 1 in m else (m["1"], m["2"])
-        tag = "100 B" if int(vlen) == 100 else f"{int(vlen) >> 10} KiB"
-        many_body.append([tag, f"{one:.1f}", f"{two:.1f}", f"{one / two:.2f}x"])
+    for vlen, tag in ((100, "100 B"), (16 << 10, "16 KiB")):
+        one, two = many[f"{vlen}@1"], many[f"{vlen}@2"]
+        many_body.append([tag, f"{statistics.median(one):.1f}", f"{statistics.median(two):.1f}",
+                          _fmt(statistics.median(_per_round(one, two)), "x")])
     parts += [
         "distcache `get_many(100)`, aggregate ns per key:",
         "",
@@ -199,18 +229,24 @@ def render(result: dict[str, Any]) -> str:
                [False, True, True, True]),
         "",
     ]
-    gil = result["gil"]
-    if "skipped" in gil:
-        parts.append(f"GIL study (get vs _get_nogil): skipped: {gil['skipped']}.")
+    gil = result["samples"].get("gil")
+    if gil is None:
+        parts.append(f"GIL study (get vs _get_nogil): skipped: {result['gil_skipped']}.")
     else:
+        gil_body = []
+        for method in ("get", "_get_nogil"):
+            for vlen, tag in ((100, "100 B"), (16 << 10, "16 KiB")):
+                one, two = gil[f"{method}@{vlen}@1"], gil[f"{method}@{vlen}@2"]
+                gil_body.append([f"`{method}`", tag,
+                                 f"{1e3 / statistics.median(one):.2f} M/s",
+                                 f"{1e3 / statistics.median(two):.2f} M/s",
+                                 _fmt(statistics.median(_per_round(one, two)), "x")])
         parts += [
-            "GIL study, distcache single-key gets of 1k hot keys, aggregate operations per second:",
+            "GIL study, distcache single-key gets of the hot keys, aggregate operations "
+            "per second (medians):",
             "",
             _table(["method", "values", "1 thread", "2 threads", "2 threads / 1 thread"],
-                   [[f"`{g['method']}`", "100 B" if g["value_bytes"] == 100 else "16 KiB",
-                     f"{g['ops_per_s_1'] / 1e6:.2f} M/s", f"{g['ops_per_s_2'] / 1e6:.2f} M/s",
-                     f"{g['ratio']:.2f}x"] for g in gil["rows"]],
-                   [False, False, True, True, True]),
+                   gil_body, [False, False, True, True, True]),
         ]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -26,6 +26,9 @@ def test_run_measures_every_row(result: dict) -> None:
     assert ids == ["get_hit_hot", "get_hit_fresh", "get_hit_wide", "get_miss", "set_evict",
                    "threads_1", "threads_2", "threads_ratio", "get_many_100",
                    f"get_many_{16 << 10}", "rss"]
+    rounds = compare.QUICK.rounds
+    for group in result["samples"].values():
+        assert all(len(v) == rounds and min(v) > 0 for v in group.values())
     for row in result["rows"]:
         assert set(row["values"]) == {"distcache", "dict"}
         assert row["values"]["distcache"] > 0, row
@@ -52,11 +55,12 @@ def test_run_hit_ratios_and_targets(result: dict) -> None:
             assert t["met"] is None and t["measured"] is None
         else:
             assert isinstance(t["met"], bool)
-    gil = result["gil"]
     if hasattr(distcache.LRUCache, "_get_nogil"):
-        assert [g["method"] for g in gil["rows"]] == ["get", "get", "_get_nogil", "_get_nogil"]
+        assert sorted(result["samples"]["gil"]) == sorted(
+            f"{m}@{v}@{n}" for m in ("get", "_get_nogil") for v in (100, 16 << 10) for n in (1, 2))
+        assert "GIL study, distcache" in report.render(result)
     else:
-        assert "skipped" in gil
+        assert result["gil_skipped"] and "skipped" in report.render(result)
 
 
 def test_render_and_write_docs(result: dict, tmp_path: Path) -> None:
@@ -115,3 +119,38 @@ def test_zipf_trace_is_fixed_and_skewed() -> None:
     # Zipf(0.99) over 1000 keys: rank 1 carries ~13% of requests, about 2x rank 2.
     assert counts[0] / len(a) == pytest.approx(0.133, abs=0.01)
     assert 1.7 < counts[0] / counts[1] < 2.3
+
+
+def test_ratios_are_medians_of_per_round_ratios() -> None:
+    # Synthetic rounds: distcache / cachebox is 1, 2, 3, 1, 5 round by round.
+    dc, cb = [100.0, 200.0, 300.0, 400.0, 500.0], [100.0, 100.0, 100.0, 400.0, 100.0]
+    group = {"distcache": dc, "cachebox": cb}
+    result = {
+        "meta": {"sizes": {**compare.asdict(compare.QUICK)}},
+        "libraries": ["distcache", "cachebox"],
+        "set_evict_entries": 10,
+        "samples": {
+            **{g: group for g in ("get_hit_hot", "get_hit_fresh", "get_hit_wide", "get_miss",
+                                  "set_evict")},
+            "threads": {"distcache@1": [100.0] * 5, "distcache@2": [125.0] * 5,
+                        "cachebox@1": [100.0] * 5, "cachebox@2": [100.0] * 5},
+            "get_many": {f"{v}@{n}": [100.0 / n] * 5 for v in (100, 16 << 10) for n in (1, 2)},
+        },
+        "rss": {"distcache": {"bytes_per_entry": 150.0}, "cachebox": {"bytes_per_entry": 300.0}},
+        "zipf": {"difference_points": -1.5},
+    }
+    result["rows"] = report.rows(result)
+    hot = next(r for r in result["rows"] if r["id"] == "get_hit_hot")
+    assert hot["values"] == {"distcache": 300.0, "cachebox": 100.0}  # medians
+    assert hot["ratio"] == 2.0  # the median of the per-round ratios, not 300 / 100
+    assert hot["ratio_spread"] == pytest.approx(1.5)  # half of quartiles 1.0 .. 4.0
+    met = {t["target"]: t for t in report.targets(result)}
+    assert met["get hit, 1k hot keys: distcache / cachebox"]["met"] is False
+    assert met["RSS per entry: distcache / cachebox"]["measured"] == 0.5
+    assert met["RSS per entry: distcache / cachebox"]["met"] is True
+    assert met["set with eviction, ~10 MiB: distcache / cachebox"]["status"].startswith(
+        "missed by 1.200x (150.0% of the bound)")
+    threads = met["single-key gets: 2 threads / 1 thread"]
+    assert threads["measured"] == 0.8 and threads["met"] is False
+    assert met["get_many(100), 16 KiB values: 2 threads / 1 thread"]["measured"] == 2.0
+    assert met["Zipf(0.99) hit ratio: distcache - exact LRU"]["status"] == "missed by 0.50 points"
