@@ -372,7 +372,8 @@ def measure_zipf(dc: Any, sizes: Sizes) -> dict[str, Any]:
     exact_hits, _ = replay(exact.get, exact.set, trace, v)
     return {
         "requests": n, "keys": sizes.zipf_keys, "s": 0.99, "budget_bytes": budget,
-        "budget_entries": entries, "distcache": hits / n, "exact_lru": exact_hits / n,
+        "budget_entries": entries, "shards": getattr(cache, "shards", None),
+        "distcache": hits / n, "exact_lru": exact_hits / n,
         "difference_points": 100.0 * (hits - exact_hits) / n,
     }
 

@@ -202,7 +202,7 @@ def render(result: dict[str, Any]) -> str:
         f"entries of key + value + ENTRY_OVERHEAD {meta['entry_overhead']}):",
         "",
         _table(["cache", "hit ratio"],
-               [["distcache.LRUCache (256 shards)", f"{100 * z['distcache']:.2f}%"],
+               [[f"distcache.LRUCache ({z['shards']} shards)", f"{100 * z['distcache']:.2f}%"],
                 ["exact global LRU (OrderedDict)", f"{100 * z['exact_lru']:.2f}%"],
                 ["difference", f"{z['difference_points']:+.2f} points"]],
                [False, True]),
