@@ -59,7 +59,10 @@ typedef struct dc_entry {
 /* With admission on, a shard's list is segmented (SLRU, as W-TinyLFU's main
  * space): new keys enter the probation list; a hit moves a key to the
  * protected list, which holds at most DC_PROTECTED_PCT percent of the
- * shard's bytes (its least recent entries go back to probation's head).
+ * shard's share of the budget (its least recent entries go back to
+ * probation's head). The cap is on the share, not on the shard's current
+ * bytes, as Caffeine caps against the maximum: capped against current
+ * bytes, an under-full cache demoted an entry on every probation hit.
  * Victims come from probation's tail first, so a key asked for twice
  * outlives one-hit wonders. Plain mode uses the probation list alone. */
 #define DC_PROTECTED_PCT 80
@@ -103,6 +106,25 @@ static inline void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
 {
     if (c->freq)
         dc_tinylfu_record(c->freq, dc_freq_hash(hash, klen));
+}
+
+/* The read path's split of dc_cache_record: start loading the key's sketch
+ * block before the shard lookup, record after it, so that the two cache
+ * misses overlap (the block load alone was a fifth of an admission-mode
+ * hit). Returns the frequency hash, 0 when frequencies are not tracked. */
+static inline uint64_t dc_cache_record_start(dc_cache *c, uint32_t hash, uint32_t klen)
+{
+    if (!c->freq)
+        return 0;
+    uint64_t fh = dc_freq_hash(hash, klen);
+    __builtin_prefetch(dc_freq_block(c->freq, fh));
+    return fh;
+}
+
+static inline void dc_cache_record_finish(dc_cache *c, uint64_t fh)
+{
+    if (c->freq)
+        dc_tinylfu_record(c->freq, fh);
 }
 
 /* TinyLFU's rule: a newcomer displaces a victim only when it is estimated to
@@ -389,7 +411,7 @@ static inline void dc_shard_touch(dc_cache *c, dc_shard *s, dc_entry *e)
         dc_list_push_head(&s->phead, &s->ptail, e);
         e->flags |= DC_PROTECTED;
         s->pbytes += dc_entry_bytes(e);
-        while (s->pbytes * 100 > s->bytes * DC_PROTECTED_PCT) {
+        while (s->pbytes * 100 > (c->max_bytes / c->nshards) * DC_PROTECTED_PCT) {
             dc_entry *d = s->ptail;
             dc_list_unlink(&s->phead, &s->ptail, d);
             s->pbytes -= dc_entry_bytes(d);

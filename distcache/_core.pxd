@@ -61,6 +61,8 @@ cdef extern from "lru.h" nogil:
     int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
     int dc_cache_track(dc_cache *c, uint64_t entries, int admit)
     void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
+    uint64_t dc_cache_record_start(dc_cache *c, uint32_t hash, uint32_t klen)
+    void dc_cache_record_finish(dc_cache *c, uint64_t fh)
     void dc_cache_free(dc_cache *c)
     dc_shard *dc_cache_shard(dc_cache *c, uint32_t hash)
     dc_entry *dc_shard_get(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
@@ -84,7 +86,6 @@ cdef extern from "lru.h" nogil:
 cdef extern from "tinylfu.h" nogil:
     ctypedef struct dc_tinylfu:
         uint64_t nblocks
-        uint64_t nwords
         uint64_t sample
         uint64_t additions
         uint64_t halvings

@@ -247,7 +247,7 @@ cdef class LRUCache:
         cdef object result = default
         cdef uint32_t n = 0
         cdef bint solo = dc_cache_solo(&self.c)
-        dc_cache_record(&self.c, h, <uint32_t>k.len)
+        cdef uint64_t fh = dc_cache_record_start(&self.c, h, <uint32_t>k.len)
         dc_shard_acquire(&s.lock, solo)
         try:
             e = dc_shard_get(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
@@ -258,6 +258,7 @@ cdef class LRUCache:
                     n = e.vlen
         finally:
             dc_shard_release(&s.lock, solo)
+        dc_cache_record_finish(&self.c, fh)
         free(gone)
         if n:
             return self._copy_large(k, h, n, default)
@@ -886,3 +887,118 @@ def fnv64a(data):
         return dc_fnv64a(v.ptr, v.len)
     finally:
         _release(&v)
+
+
+# ------------------------------------------------------------- group core
+
+# One hit in HIT_SAMPLE is timed (two clock reads cost as much as the lookup)
+# and one in KEY_SAMPLE offered to the hot-key candidates; both go to small
+# rings that the Python side drains on a miss or on stats().
+cdef enum:
+    HIT_SAMPLE = 64
+    KEY_SAMPLE = 8
+    RING = 1024
+
+# Counters of the hit path: plain increments under the GIL, atomic without it.
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define DC_COUNT(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
+    #define DC_SAMPLING 0
+    #else
+    #define DC_COUNT(x) ((x)++)
+    #define DC_SAMPLING 1
+    #endif
+    """
+    void DC_COUNT(uint64_t x) nogil
+    bint DC_SAMPLING
+
+
+cdef class GroupCore:
+    """The hit path of a group: main-cache lookup, counting and sampling in C.
+
+    A subclass supplies _get_slow(key, forward=True), called on a miss.
+    """
+
+    cdef LRUCache _main_c
+    cdef uint64_t _nhits
+    cdef uint64_t _calls
+    cdef list _key_ring
+    cdef uint32_t _key_pos
+    cdef uint32_t _key_count
+    cdef uint32_t _time_ring[RING]
+    cdef uint32_t _time_pos
+    cdef uint32_t _time_count
+
+    def __cinit__(self, *args, **kwargs):
+        self._key_ring = [None] * RING
+
+    @property
+    def _main(self):
+        """The main cache (an LRUCache)."""
+        return self._main_c
+
+    @_main.setter
+    def _main(self, LRUCache cache not None):
+        self._main_c = cache
+
+    @cython.final
+    cdef object _hit(self, object key, bint forward):
+        cdef View k
+        cdef uint64_t n = self._calls
+        cdef double t0 = 0.0
+        cdef object v
+        self._calls = n + 1
+        if DC_SAMPLING and n % HIT_SAMPLE == 0:
+            t0 = dc_now()
+        _key_view(key, &k)
+        try:
+            v = self._main_c._get(key, &k, None)
+        finally:
+            _release(&k)
+        if v is None:
+            return self._get_slow(key, forward)
+        DC_COUNT(self._nhits)
+        if DC_SAMPLING:
+            if t0 != 0.0:
+                self._time_ring[self._time_pos] = <uint32_t>min((dc_now() - t0) * 1e9, 4e9)
+                self._time_pos = (self._time_pos + 1) % RING
+                if self._time_count < <uint32_t>RING:
+                    self._time_count += 1
+            if n % KEY_SAMPLE == 0:
+                self._key_ring[self._key_pos] = key
+                self._key_pos = (self._key_pos + 1) % RING
+                if self._key_count < <uint32_t>RING:
+                    self._key_count += 1
+        return v
+
+    def get(self, key):
+        """The value of key: cached, from its owner, or loaded; raises NotFound."""
+        return self._hit(key, True)
+
+    def get_local(self, key):
+        """get for a request another node forwarded: never forwards it again."""
+        return self._hit(key, False)
+
+    def _get_slow(self, key, forward=True):
+        raise NotImplementedError
+
+    @property
+    def _local_hits(self):
+        """Main-cache hits answered by the hit path."""
+        return self._nhits
+
+    def _drain_hit_keys(self):
+        """The sampled keys of recent hits, oldest first; empties the ring."""
+        cdef uint32_t n = self._key_count, start = (self._key_pos + RING - n) % RING, i
+        out = [self._key_ring[(start + i) % RING] for i in range(n)]
+        self._key_ring = [None] * RING
+        self._key_count = 0
+        return out
+
+    def _drain_hit_times(self):
+        """The sampled hit durations in ns, oldest first; empties the ring."""
+        cdef uint32_t n = self._time_count, start = (self._time_pos + RING - n) % RING, i
+        out = [self._time_ring[(start + i) % RING] for i in range(n)]
+        self._time_count = 0
+        return out
