@@ -389,8 +389,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _commit() -> str:
-    """The checkout measured: short commit, marked when csrc/ or distcache/ differ from it."""
+def _commit(implementation: str) -> str:
+    """The checkout measured: short commit, and the measured core's files that differ from it."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
                               timeout=30, check=False).stdout.strip()
@@ -398,8 +398,10 @@ def _commit() -> str:
     head = git("rev-parse", "--short", "HEAD")
     if not head:
         return "unknown"
-    dirty = git("status", "--porcelain", "--", "csrc", "distcache")
-    return head + (" + uncommitted changes to the core" if dirty else "")
+    paths = (["csrc", "distcache/_core.pyx", "distcache/_core.pxd", "setup.py"]
+             if implementation == "c" else ["distcache/_pycore.py"])
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
+    return head + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else "")
 
 
 def run(
@@ -434,7 +436,7 @@ def run(
             "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
             "platform": platform.platform(terse=True),
             "versions": {lib.name: lib.version() for lib in libs},
-            "commit": _commit(),
+            "commit": _commit(dc.IMPLEMENTATION),
             "quick": quick,
             "sizes": asdict(sizes),
             "entry_overhead": overhead,
