@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_KEY_LEN",
     "BloomFilter",
     "CountMinSketch",
+    "GroupCore",
     "LRUCache",
     "fnv32",
     "fnv32a",
@@ -49,6 +50,7 @@ _FNV64_OFFSET = 0xCBF29CE484222325
 _FNV64_PRIME = 0x100000001B3
 
 _monotonic = time.monotonic
+_perf_ns = time.perf_counter_ns
 
 
 # --- bytes views -------------------------------------------------------------
@@ -164,6 +166,95 @@ def fnv64a(data: str | bytes) -> int:
     return _fnv64a(_as_bytes(data, "data"))
 
 
+# --- TinyLFU -----------------------------------------------------------------
+
+_ADMISSIONS = (None, "tinylfu")
+_ROW_COUNTERS = 14
+_PROTECTED_PCT = 80
+_GOLDEN64 = 0x9E3779B97F4A7C15
+
+
+def _freq_hash(fnv: int, klen: int) -> int:
+    """The 64-bit frequency hash of a key, from its FNV-1a 32."""
+    return _fmix64((klen << 32) | fnv)
+
+
+def _pow2_at_least(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
+
+
+def _default_shards(max_bytes: int) -> int:
+    """256 shards, fewer below 2 MiB so that each keeps at least 8 KiB."""
+    n = 1
+    while n < 256 and n * 2 * 8192 <= max_bytes:
+        n *= 2
+    return n
+
+
+def _tracked_entries(max_bytes: int) -> int:
+    """How many keys the frequency estimate is sized for."""
+    return min(max(max_bytes // 256, 64), 1 << 24)
+
+
+class _TinyLFU:
+    """Doorkeeper + count-min sketch in 64-byte blocks (docs/internals.md)."""
+
+    __slots__ = ("blocks", "nblocks", "sample", "additions", "halvings")
+
+    def __init__(self, entries: int) -> None:
+        entries = max(entries, 64)
+        self.nblocks = _pow2_at_least(entries) // 8
+        self.sample = 10 * entries
+        self.additions = 0
+        self.halvings = 0
+        self.blocks = bytearray(self.nblocks * 64)
+
+    def _where(self, fh: int) -> tuple[int, list[int], int]:
+        """(block offset, the 4 counter offsets, doorkeeper bits)."""
+        base = (fh & (self.nblocks - 1)) * 64
+        cells = [
+            base + _ROW_COUNTERS * r + ((((fh >> (32 + 8 * r)) & 0xFF) * _ROW_COUNTERS) >> 8)
+            for r in range(4)
+        ]
+        g = (fh * _GOLDEN64) & _MASK64
+        bits = (1 << (g >> 58)) | (1 << ((g >> 52) & 63)) | (1 << ((g >> 46) & 63))
+        return base, cells, bits
+
+    def _door(self, base: int) -> int:
+        return int.from_bytes(self.blocks[base + 56 : base + 64], "little")
+
+    def estimate(self, fh: int) -> int:
+        base, cells, bits = self._where(fh)
+        blocks = self.blocks
+        m = min(blocks[c] for c in cells)
+        return m + (1 if self._door(base) & bits == bits else 0)
+
+    def record(self, fh: int) -> None:
+        base, cells, bits = self._where(fh)
+        blocks = self.blocks
+        word = self._door(base)
+        if word & bits != bits:
+            blocks[base + 56 : base + 64] = (word | bits).to_bytes(8, "little")
+        else:
+            m = min(blocks[c] for c in cells)
+            if m < 255:
+                for c in cells:
+                    if blocks[c] == m:
+                        blocks[c] = m + 1
+        self.additions += 1
+        if self.additions >= self.sample:
+            for b in range(self.nblocks):
+                base = b * 64
+                for i in range(base, base + 4 * _ROW_COUNTERS):
+                    blocks[i] >>= 1
+                blocks[base + 56 : base + 64] = bytes(8)
+            self.additions = 0
+            self.halvings += 1
+
+
 # --- LRUCache ----------------------------------------------------------------
 
 
@@ -202,12 +293,26 @@ class LRUCache:
         "_evictions",
         "_expirations",
         "_rejected",
+        "_admission_rejects",
+        "_protected",
+        "_pbytes",
+        "_freq",
+        "_admit",
+        "_admission",
     )
 
     def __init__(
-        self, max_bytes: int, default_ttl: float | None = None, *, shards: int = 256
+        self,
+        max_bytes: int,
+        default_ttl: float | None = None,
+        *,
+        shards: int | None = None,
+        admission: str | None = None,
+        track_frequency: bool = False,
     ) -> None:
         max_bytes = _positive_int(max_bytes, "max_bytes")
+        if shards is None:
+            shards = _default_shards(max_bytes)
         if not (isinstance(shards, int) and 1 <= shards <= 65536 and shards & (shards - 1) == 0):
             raise ValueError(f"shards must be a power of two in [1, 65536], not {shards!r}")
         self._default_ttl = (
@@ -220,6 +325,20 @@ class LRUCache:
         # Per shard: key bytes -> _Entry, least recent first (the LRU tail is the
         # first item, the head the last), so move_to_end is "make most recent".
         self._shards: list[OrderedDict[bytes, _Entry]] = [OrderedDict() for _ in range(shards)]
+        if admission not in _ADMISSIONS:
+            raise ValueError(f"admission must be one of {_ADMISSIONS!r}, not {admission!r}")
+        self._admission = admission
+        self._admit = admission is not None
+        # Admission mode segments each shard: _shards holds probation, this the
+        # protected entries (same order convention), _pbytes their bytes.
+        self._protected: list[OrderedDict[bytes, _Entry]] = [OrderedDict() for _ in range(shards)]
+        self._pbytes = [0] * shards
+        self._freq = (
+            _TinyLFU(_tracked_entries(self._max_bytes))
+            if admission is not None or track_frequency
+            else None
+        )
+        self._admission_rejects = 0
         self._nbytes = 0
         self._items = 0
         self._tick = 0
@@ -236,10 +355,11 @@ class LRUCache:
 
     # -- internals (call with the lock held) --
 
+    def _index(self, key: bytes) -> int:
+        return 0 if self._mask == 0 else _fnv32a(key) & self._mask
+
     def _shard(self, key: bytes) -> OrderedDict[bytes, _Entry]:
-        if self._mask == 0:
-            return self._shards[0]
-        return self._shards[_fnv32a(key) & self._mask]
+        return self._shards[self._index(key)]
 
     def _expires(self, ttl: Any) -> float:
         """Absolute monotonic expiry for a validated ttl argument (None = default)."""
@@ -248,81 +368,138 @@ class LRUCache:
             return _NO_EXPIRY
         return _monotonic() + seconds
 
-    def _unlink(self, shard: OrderedDict[bytes, _Entry], key: bytes) -> _Entry | None:
-        entry = shard.pop(key, None)
+    def _find(self, index: int, key: bytes) -> _Entry | None:
+        entry = self._shards[index].get(key)
+        if entry is None:
+            entry = self._protected[index].get(key)
+        return entry
+
+    def _unlink_at(self, index: int, key: bytes) -> _Entry | None:
+        entry = self._shards[index].pop(key, None)
+        if entry is None:
+            entry = self._protected[index].pop(key, None)
+            if entry is not None:
+                self._pbytes[index] -= entry.size
         if entry is not None:
             self._nbytes -= entry.size
             self._items -= 1
         return entry
 
+    def _unlink(self, shard: OrderedDict[bytes, _Entry], key: bytes) -> _Entry | None:
+        return self._unlink_at(self._index(key), key)
+
     def _lookup(self, key: bytes) -> _Entry | None:
         """The live entry of key or None; an expired one is reclaimed and counted."""
-        shard = self._shard(key)
-        entry = shard.get(key)
+        index = self._index(key)
+        entry = self._find(index, key)
         if entry is None:
             return None
         if entry.expires != _NO_EXPIRY and _monotonic() >= entry.expires:
-            self._unlink(shard, key)
+            self._unlink_at(index, key)
             self._expirations += 1
             return None
         return entry
 
+    def _record(self, key: bytes) -> None:
+        if self._freq is not None:
+            self._freq.record(_freq_hash(_fnv32a(key), len(key)))
+
+    def _touch(self, index: int, key: bytes, entry: _Entry) -> None:
+        """Make key the most recent entry of its shard (or of its protected segment)."""
+        probation = self._shards[index]
+        if not self._admit:
+            probation.move_to_end(key)
+        else:
+            protected = self._protected[index]
+            if key in protected:
+                protected.move_to_end(key)
+            else:
+                del probation[key]
+                protected[key] = entry
+                self._pbytes[index] += entry.size
+                cap = (self._max_bytes // (self._mask + 1)) * _PROTECTED_PCT
+                while self._pbytes[index] * 100 > cap:
+                    demoted_key, demoted = protected.popitem(last=False)
+                    self._pbytes[index] -= demoted.size
+                    probation[demoted_key] = demoted
+        self._tick = tick = (self._tick + 1) & _MASK32
+        entry.stamp = tick
+
     def _get(self, key: bytes) -> Any:
         """What get does for one key: the value, or _MISSING."""
-        shard = self._shard(key)
-        entry = shard.get(key)
+        self._record(key)
+        index = self._index(key)
+        entry = self._find(index, key)
         if entry is None:
             self._misses += 1
             return _MISSING
         if entry.expires != _NO_EXPIRY and _monotonic() >= entry.expires:
-            self._unlink(shard, key)
+            self._unlink_at(index, key)
             self._expirations += 1
             self._misses += 1
             return _MISSING
         self._hits += 1
-        shard.move_to_end(key)
-        self._tick = tick = (self._tick + 1) & _MASK32
-        entry.stamp = tick
+        self._touch(index, key, entry)
         return entry.value
 
-    def _victim_shard(self, own: int) -> OrderedDict[bytes, _Entry]:
-        """Among the first 8 non-empty shards after own, the one with the oldest tail."""
-        shards = self._shards
+    def _victim_of(self, index: int) -> tuple[bytes, _Entry] | None:
+        """The shard's eviction candidate: probation's tail, else protected's."""
+        for segment in (self._shards[index], self._protected[index]):
+            if segment:
+                key = next(iter(segment))
+                return key, segment[key]
+        return None
+
+    def _victim_shard(self, own: int) -> int:
+        """Among the first 8 non-empty shards after own, the one with the oldest victim."""
         mask = self._mask
-        best: OrderedDict[bytes, _Entry] | None = None
+        best = -1
         best_stamp = 0
         seen = 0
         for step in range(1, mask + 1):
-            shard = shards[(own + step) & mask]
-            if not shard:
+            index = (own + step) & mask
+            victim = self._victim_of(index)
+            if victim is None:
                 continue
-            stamp = next(iter(shard.values())).stamp
-            if best is None or ((stamp - best_stamp) & _MASK32) >= _HALF32:
-                best, best_stamp = shard, stamp
+            stamp = victim[1].stamp
+            if best < 0 or ((stamp - best_stamp) & _MASK32) >= _HALF32:
+                best, best_stamp = index, stamp
             seen += 1
             if seen == 8:
                 break
-        if best is None:  # only when nbytes > 0 with every entry gone: a bug
+        if best < 0:  # only when nbytes > 0 with every entry gone: a bug
             raise AssertionError("eviction found no entry to evict")
         return best
 
+    def _admits(self, key: bytes, victim_key: bytes) -> bool:
+        """TinyLFU: the newcomer is estimated to be asked for more often than the victim."""
+        freq = self._freq
+        assert freq is not None
+        new = freq.estimate(_freq_hash(_fnv32a(key), len(key)))
+        old = freq.estimate(_freq_hash(_fnv32a(victim_key), len(victim_key)))
+        return new > old
+
     def _store(self, key: bytes, value: bytes, expires: float) -> bool:
         size = len(key) + len(value) + ENTRY_OVERHEAD
-        index = 0 if self._mask == 0 else _fnv32a(key) & self._mask
-        shard = self._shards[index]
+        index = self._index(key)
         if size > self._max_bytes:
-            self._unlink(shard, key)
+            self._unlink_at(index, key)
             self._rejected += 1
             return False
-        self._unlink(shard, key)
+        self._record(key)
+        newcomer = self._unlink_at(index, key) is None and self._admit
         while self._nbytes + size > self._max_bytes:
-            victim = shard if shard else self._victim_shard(index)
-            _, entry = victim.popitem(last=False)
-            self._nbytes -= entry.size
-            self._items -= 1
+            where = index if self._victim_of(index) is not None else self._victim_shard(index)
+            victim = self._victim_of(where)
+            assert victim is not None
+            if newcomer and not self._admits(key, victim[0]):
+                self._admission_rejects += 1
+                return False
+            newcomer = False
+            self._unlink_at(where, victim[0])
             self._evictions += 1
         self._tick = tick = (self._tick + 1) & _MASK32
-        shard[key] = _Entry(value, expires, tick, size)
+        self._shards[index][key] = _Entry(value, expires, tick, size)
         self._nbytes += size
         self._items += 1
         self._sets += 1
@@ -339,7 +516,7 @@ class LRUCache:
         with self._lock:
             return self._store(k, v, self._expires(ttl))
 
-    def get(self, key: str | bytes, default: Any = None) -> Any:
+    def get(self, key: str | bytes, default: Any = None, /) -> Any:
         """The value stored under key (bytes), or default."""
         k = _key_bytes(key)
         with self._lock:
@@ -352,7 +529,7 @@ class LRUCache:
         with self._lock:
             if self._lookup(k) is None:
                 return False
-            self._unlink(self._shard(k), k)
+            self._unlink_at(self._index(k), k)
             self._deletes += 1
             return True
 
@@ -380,6 +557,9 @@ class LRUCache:
         with self._lock:
             for shard in self._shards:
                 shard.clear()
+            for shard in self._protected:
+                shard.clear()
+            self._pbytes = [0] * len(self._pbytes)
             self._nbytes = 0
             self._items = 0
 
@@ -394,6 +574,7 @@ class LRUCache:
                 "evictions": self._evictions,
                 "expirations": self._expirations,
                 "rejected": self._rejected,
+                "admission_rejects": self._admission_rejects,
                 "items": self._items,
                 "nbytes": self._nbytes,
                 "max_bytes": self._max_bytes,
@@ -418,6 +599,27 @@ class LRUCache:
     def shards(self) -> int:
         """Number of shards."""
         return self._mask + 1
+
+    @property
+    def admission(self) -> str | None:
+        """The admission policy: None or "tinylfu"."""
+        return self._admission
+
+    @property
+    def tracks_frequency(self) -> bool:
+        """Whether every get and set feeds a frequency estimate."""
+        return self._freq is not None
+
+    def frequency(self, key: Any) -> int:
+        """The estimated recent access count of key (TinyLFU's estimate)."""
+        if self._freq is None:
+            raise ValueError(
+                "this cache tracks no frequencies: create it with "
+                "admission='tinylfu' or track_frequency=True"
+            )
+        k = _key_bytes(key)
+        with self._lock:
+            return self._freq.estimate(_freq_hash(_fnv32a(k), len(k)))
 
     def __len__(self) -> int:
         return self._items
@@ -448,7 +650,14 @@ class LRUCache:
             items = 0
             nbytes = 0
             for index, shard in enumerate(self._shards):
-                for key, entry in shard.items():
+                protected = self._protected[index]
+                if protected and not self._admit:
+                    raise AssertionError(f"shard {index} has protected entries in plain mode")
+                if sum(e.size for e in protected.values()) != self._pbytes[index]:
+                    raise AssertionError(f"shard {index} protected bytes are wrong")
+                if shard.keys() & protected.keys():
+                    raise AssertionError(f"shard {index} has a key in both segments")
+                for key, entry in list(shard.items()) + list(protected.items()):
                     if type(key) is not bytes or type(entry.value) is not bytes:
                         raise AssertionError(f"entry {key!r} holds a non-bytes key or value")
                     if _fnv32a(key) & self._mask != index:
@@ -667,3 +876,83 @@ class CountMinSketch:
     def halve_every(self) -> int:
         """Total at which add halves the sketch (0 = never)."""
         return self._halve_every
+
+
+# --- GroupCore ---------------------------------------------------------------
+
+_HIT_SAMPLE = 64
+_KEY_SAMPLE = 8
+_RING = 1024
+
+
+class GroupCore:
+    """The hit path of a group: main-cache lookup, counting and sampling.
+
+    A subclass supplies _get_slow(key, forward=True), called on a miss.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> GroupCore:
+        self = super().__new__(cls)
+        self._gc_main: LRUCache | None = None
+        self._gc_calls = 0
+        self._gc_hits = 0
+        # Sampled keys and durations of recent hits; bounded, oldest dropped.
+        self._gc_keys: deque[Any] = deque(maxlen=_RING)
+        self._gc_times: deque[int] = deque(maxlen=_RING)
+        return self
+
+    @property
+    def _main(self) -> LRUCache | None:
+        """The main cache (an LRUCache)."""
+        return self._gc_main
+
+    @_main.setter
+    def _main(self, cache: LRUCache) -> None:
+        if not isinstance(cache, LRUCache):
+            raise TypeError(f"_main must be an LRUCache, not {type(cache).__name__}")
+        self._gc_main = cache
+
+    def _hit(self, key: Any, forward: bool) -> Any:
+        n = self._gc_calls
+        self._gc_calls = n + 1
+        start = _perf_ns() if n % _HIT_SAMPLE == 0 else 0
+        value = self._gc_main.get(key)  # type: ignore[union-attr]
+        if value is None:
+            return self._get_slow(key, forward)
+        self._gc_hits += 1
+        if start:
+            self._gc_times.append(min(_perf_ns() - start, 4_000_000_000))
+        if n % _KEY_SAMPLE == 0:
+            self._gc_keys.append(key)
+        return value
+
+    def get(self, key: Any) -> bytes:
+        """The value of key: cached, from its owner, or loaded; raises NotFound."""
+        return self._hit(key, True)
+
+    def get_local(self, key: Any) -> bytes:
+        """get for a request another node forwarded: never forwards it again."""
+        return self._hit(key, False)
+
+    def _get_slow(self, key: Any, forward: bool = True) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def _local_hits(self) -> int:
+        """Main-cache hits answered by the hit path."""
+        return self._gc_hits
+
+    def _drain_hit_keys(self) -> list[Any]:
+        """The sampled keys of recent hits, oldest first; empties the ring."""
+        out = list(self._gc_keys)
+        self._gc_keys.clear()
+        return out
+
+    def _drain_hit_times(self) -> list[int]:
+        """The sampled hit durations in ns, oldest first; empties the ring."""
+        out = list(self._gc_times)
+        self._gc_times.clear()
+        return out

@@ -301,7 +301,17 @@ def test_properties(core: ModuleType) -> None:
     assert c.nbytes == 0
     d = core.LRUCache(1000)
     assert d.default_ttl is None
-    assert d.shards == 256
+    assert d.admission is None
+    assert not d.tracks_frequency
+
+
+@pytest.mark.parametrize(
+    "max_bytes, shards",
+    [(1, 1), (16383, 1), (16384, 2), (180_000, 16), (1 << 20, 128), (2 << 20, 256), (1 << 40, 256)],
+)
+def test_default_shards_keep_8_kib_each(core: ModuleType, max_bytes: int, shards: int) -> None:
+    """256 shards from 2 MiB up; below, the largest power of two with >= 8 KiB each."""
+    assert core.LRUCache(max_bytes).shards == shards
 
 
 @pytest.mark.parametrize("shards", [1, 2, 4, 256, 65536])
@@ -327,6 +337,7 @@ def test_stats_keys(core: ModuleType) -> None:
         "evictions",
         "expirations",
         "rejected",
+        "admission_rejects",
         "items",
         "nbytes",
         "max_bytes",
@@ -356,6 +367,7 @@ def test_stats_exact_counts(core: ModuleType) -> None:
         "evictions": 2,
         "expirations": 0,
         "rejected": 1,
+        "admission_rejects": 0,
         "items": 2,
         "nbytes": 2 * size_of("k0", b"v" * 10),
         "max_bytes": 3 * size_of("k0", b"v" * 10),
@@ -876,7 +888,7 @@ def test_bad_default_ttl(core: ModuleType, ttl: float) -> None:
         core.LRUCache(1 << 20, default_ttl=ttl)
 
 
-@pytest.mark.parametrize("shards", [0, 3, 6, 100, 131072, -1, -256, 4.0, None])
+@pytest.mark.parametrize("shards", [0, 3, 6, 100, 131072, -1, -256, 4.0, "8"])
 def test_shards_not_a_power_of_two_in_range(core: ModuleType, shards: int) -> None:
     with pytest.raises(ValueError):
         core.LRUCache(1 << 20, shards=shards)
