@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -304,9 +305,19 @@ def measure_threads(libs: list[Library], sizes: Sizes, overhead: int) -> Samples
 
 
 def measure_get_many(sizes: Sizes, overhead: int) -> Samples:
-    """distcache get_many(100) over 1 and 2 threads, ns per key (cases "VALUE_BYTES@THREADS")."""
+    """distcache get_many(100) over 1 and 2 threads, ns per key (cases "VALUE_BYTES@THREADS").
+
+    Beside it, the same split of a GIL-free reference ("sha256@THREADS":
+    hashlib.sha256 of 16 KiB buffers, hashed with the GIL released): how much
+    two threads can gain on this machine at this moment, whatever else runs.
+    """
     hot = keys(sizes.hot_keys)
     cases: dict[str, Case] = {}
+    # ~10 us per buffer (OpenSSL, no SHA extensions): a tenth of the 16 KiB passes' keys.
+    buffers = _cycle(values(64, LARGE_VALUE), sizes.many_batches_large * BATCH // 10)
+    for n in (1, 2):
+        cases[f"sha256@{n}"] = _threaded_case(_loop_get, hashlib.sha256, buffers, n,
+                                              len(buffers))
     plan = ((VALUE_LEN, sizes.many_batches), (LARGE_VALUE, sizes.many_batches_large))
     for vlen, nbatches in plan:
         cache = _filled(LIBRARIES["distcache"], hot, values(len(hot), vlen), overhead)
@@ -434,6 +445,7 @@ def run(
             "cores": os.cpu_count(),
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
+            "load_before": os.getloadavg()[0],
             "platform": platform.platform(terse=True),
             "versions": {lib.name: lib.version() for lib in libs},
             "commit": _commit(dc.IMPLEMENTATION),
@@ -471,6 +483,7 @@ def run(
     result["rows"] = report.rows(result)
     result["targets"] = report.targets(result)
     result["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    result["meta"]["load_after"] = os.getloadavg()[0]
     return result
 
 

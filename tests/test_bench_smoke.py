@@ -134,7 +134,8 @@ def test_ratios_are_medians_of_per_round_ratios() -> None:
                                   "set_evict")},
             "threads": {"distcache@1": [100.0] * 5, "distcache@2": [125.0] * 5,
                         "cachebox@1": [100.0] * 5, "cachebox@2": [100.0] * 5},
-            "get_many": {f"{v}@{n}": [100.0 / n] * 5 for v in (100, 16 << 10) for n in (1, 2)},
+            "get_many": {f"{v}@{n}": [100.0 / n] * 5
+                         for v in (100, 16 << 10, "sha256") for n in (1, 2)},
         },
         "rss": {"distcache": {"bytes_per_entry": 150.0}, "cachebox": {"bytes_per_entry": 300.0}},
         "zipf": {"difference_points": -1.5},
