@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "clock.h"
 #include "fnv.h"
@@ -129,9 +132,9 @@ static inline void dc_cache_record_finish(dc_cache *c, uint64_t fh)
 
 /* TinyLFU's rule: a newcomer displaces a victim only when it is estimated to
  * be asked for more often. */
-static inline int dc_cache_admits(const dc_cache *c, const dc_entry *newcomer, const dc_entry *victim)
+static inline int dc_cache_admits(const dc_cache *c, uint64_t newcomer_fh, const dc_entry *victim)
 {
-    return dc_tinylfu_estimate(c->freq, dc_freq_hash(newcomer->hash, newcomer->klen)) >
+    return dc_tinylfu_estimate(c->freq, newcomer_fh) >
            dc_tinylfu_estimate(c->freq, dc_freq_hash(victim->hash, victim->klen));
 }
 
@@ -510,7 +513,7 @@ static inline dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned c
  * after `own` (own's lock is held). Busy shards are skipped, never waited
  * for, so two inserting threads cannot deadlock. Returns the evicted entry
  * or NULL when nothing could be evicted right now. */
-static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const dc_entry *newcomer,
+static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const uint64_t *newcomer,
                                              int *refused)
 {
     uint32_t best = own, seen = 0;
@@ -536,7 +539,7 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const dc
     if (!dc_trylock(&o->lock))
         return NULL;
     dc_entry *v = dc_shard_victim(o);
-    if (v && newcomer && !dc_cache_admits(c, newcomer, v)) {
+    if (v && newcomer && !dc_cache_admits(c, *newcomer, v)) {
         *refused = 1;
         v = NULL;
     } else if (v) {
@@ -548,15 +551,15 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const dc
 }
 
 /* Reserves `size` bytes of the global budget, evicting as docs/internals.md
- * says; the lock of shard `si` is held. With a `newcomer` (admission on and
- * a new key), the first victim must be estimated rarer than the newcomer,
+ * says; the lock of shard `si` is held. With a `newcomer` frequency hash
+ * (admission on and a new key), the first victim must be estimated rarer,
  * else nothing is reserved and -1 returned. Evicted entries are chained through
  * next onto *freelist for the caller to free after unlocking. Bytes of
  * victims from the own shard are released in the same atomic operation that
  * reserves the new entry's (one locked instruction instead of one per
  * victim); until then nbytes over-counts, which keeps nbytes <= max_bytes. */
 static inline int dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_entry **freelist,
-                                   int solo, const dc_entry *newcomer)
+                                   int solo, const uint64_t *newcomer)
 {
     dc_shard *s = &c->shards[si];
     uint64_t freed = 0;
@@ -575,7 +578,7 @@ static inline int dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_e
         }
         dc_entry *v;
         if ((v = dc_shard_victim(s)) != NULL) {
-            if (newcomer && !dc_cache_admits(c, newcomer, v))
+            if (newcomer && !dc_cache_admits(c, *newcomer, v))
                 return -1; /* nothing evicted yet: freed == 0 */
             freed += dc_shard_detach(c, s, v);
             s->evictions++;
@@ -639,13 +642,10 @@ static inline void dc_cache_prefetch_victim(dc_cache *c, uint32_t hash)
     __builtin_prefetch(__atomic_load_n(&tail->prev, __ATOMIC_RELAXED));
 }
 
-/* Builds an entry outside any lock (malloc and copy are the slow part). */
-static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
-                                     const unsigned char *value, uint32_t vlen, double expires)
+/* Fills a block (fresh or reused) as the entry for key and value. */
+static inline void dc_entry_fill(dc_entry *e, const unsigned char *key, uint32_t klen, uint32_t hash,
+                                 const unsigned char *value, uint32_t vlen, double expires)
 {
-    dc_entry *e = (dc_entry *)malloc(sizeof(dc_entry) + (size_t)klen + vlen);
-    if (!e)
-        return NULL;
     e->prev = e->next = NULL;
     e->expires = expires;
     e->hash = hash;
@@ -656,6 +656,15 @@ static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, ui
     memcpy(e->data, key, klen);
     if (vlen)
         memcpy(e->data + klen, value, vlen);
+}
+
+/* Builds an entry outside any lock (malloc and copy are the slow part). */
+static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
+                                     const unsigned char *value, uint32_t vlen, double expires)
+{
+    dc_entry *e = (dc_entry *)malloc(sizeof(dc_entry) + (size_t)klen + vlen);
+    if (e)
+        dc_entry_fill(e, key, klen, hash, value, vlen, expires);
     return e;
 }
 
@@ -678,7 +687,8 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
         freelist = old;
     }
     /* An update is not a newcomer: only new keys face admission. */
-    if (dc_cache_reserve(c, si, size, &freelist, solo, (c->admit && !old) ? e : NULL) < 0) {
+    uint64_t fh = dc_freq_hash(e->hash, e->klen);
+    if (dc_cache_reserve(c, si, size, &freelist, solo, (c->admit && !old) ? &fh : NULL) < 0) {
         s->admission_rejects++;
         e->next = freelist;
         freelist = e;
@@ -690,6 +700,72 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
         e->next = freelist;
         freelist = e;
         rc = -1;
+    }
+    dc_shard_release(&s->lock, solo);
+    dc_free_chain(freelist);
+    return rc;
+}
+
+/* Takes from the freed chain a block that can hold `need` bytes without
+ * wasting more than half of it, or NULL. */
+static inline dc_entry *dc_take_reusable(dc_entry **freelist, size_t need)
+{
+#ifdef __GLIBC__
+    for (dc_entry **pp = freelist; *pp; pp = &(*pp)->next) {
+        size_t have = malloc_usable_size(*pp);
+        if (have >= need && have <= 2 * need) {
+            dc_entry *e = *pp;
+            *pp = e->next;
+            return e;
+        }
+    }
+#endif
+    return NULL;
+}
+
+/* set for a small value: the entry is built under the shard lock after
+ * eviction, in the block of an evicted or replaced entry when one fits (a
+ * set with eviction then costs no malloc and no free), else in a new one.
+ * Returns 0 when stored, 1 when TinyLFU refused it, -1 out of memory. */
+static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                               const unsigned char *value, uint32_t vlen, double expires, int solo)
+{
+    uint32_t si = hash & c->mask;
+    dc_shard *s = &c->shards[si];
+    dc_entry *freelist = NULL;
+    uint64_t size = dc_entry_size(klen, vlen);
+    size_t need = sizeof(dc_entry) + (size_t)klen + vlen;
+    int rc = 0;
+    dc_cache_record(c, hash, klen);
+    dc_shard_acquire(&s->lock, solo);
+    dc_entry *old = dc_shard_find(c, s, key, klen, hash);
+    if (old) {
+        dc_shard_unlink(c, s, old);
+        old->next = freelist;
+        freelist = old;
+    }
+    uint64_t fh = dc_freq_hash(hash, klen);
+    if (dc_cache_reserve(c, si, size, &freelist, solo, (c->admit && !old) ? &fh : NULL) < 0) {
+        s->admission_rejects++;
+        rc = 1;
+    } else {
+        dc_entry *e = dc_take_reusable(&freelist, need);
+        if (!e)
+            e = (dc_entry *)malloc(need);
+        if (!e) {
+            __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
+            rc = -1;
+        } else {
+            dc_entry_fill(e, key, klen, hash, value, vlen, expires);
+            if (dc_shard_link(c, s, e) == 0) {
+                s->sets++;
+            } else {
+                __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
+                e->next = freelist;
+                freelist = e;
+                rc = -1;
+            }
+        }
     }
     dc_shard_release(&s->lock, solo);
     dc_free_chain(freelist);

@@ -72,6 +72,8 @@ cdef extern from "lru.h" nogil:
     dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
                            const unsigned char *value, uint32_t vlen, double expires)
     int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
+    int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                     const unsigned char *value, uint32_t vlen, double expires, int solo)
     void dc_cache_prefetch(dc_cache *c, uint32_t hash)
     void dc_cache_prefetch_victim(dc_cache *c, uint32_t hash)
     void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash, int solo)

@@ -474,16 +474,15 @@ cdef class LRUCache:
         if dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
             dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h, dc_cache_solo(&self.c))
             return False
-        if v.len >= LARGE_VALUE:
+        if v.len < LARGE_VALUE:
+            rc = dc_cache_put(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires,
+                              dc_cache_solo(&self.c))
+        else:
             with nogil:
                 e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
-        else:
-            e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
-        if e == NULL:
-            raise MemoryError()
-        if self.c.nbytes + dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
-            dc_cache_prefetch_victim(&self.c, h)
-        rc = dc_cache_insert(&self.c, e, dc_cache_solo(&self.c))
+            if e == NULL:
+                raise MemoryError()
+            rc = dc_cache_insert(&self.c, e, dc_cache_solo(&self.c))
         if rc < 0:
             raise MemoryError()
         return rc == 0
@@ -516,6 +515,7 @@ cdef class LRUCache:
         cdef View *vv = <View *>PyMem_Malloc(n * sizeof(View))
         cdef uint32_t h
         cdef dc_entry *e
+        cdef int rc
         cdef bint oom = False
         try:
             if not kv or not vv:
@@ -532,9 +532,14 @@ cdef class LRUCache:
                     if dc_entry_size(<uint32_t>kv[i].len, <uint64_t>vv[i].len) > self.c.max_bytes:
                         dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, 0)
                         continue
-                    e = dc_entry_new(kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
-                                     <uint32_t>vv[i].len, expires)
-                    if e == NULL or dc_cache_insert(&self.c, e, 0) < 0:
+                    if vv[i].len < LARGE_VALUE:
+                        rc = dc_cache_put(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
+                                          <uint32_t>vv[i].len, expires, 0)
+                    else:
+                        e = dc_entry_new(kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
+                                         <uint32_t>vv[i].len, expires)
+                        rc = dc_cache_insert(&self.c, e, 0) if e != NULL else -1
+                    if rc < 0:
                         oom = True
                         break
                 dc_cache_leave_outside(&self.c)
