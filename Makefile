@@ -7,7 +7,7 @@ DEPS   := $(VENV)/.deps-stamp
 BENCH_DEPS := $(VENV)/.bench-stamp
 EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
 
-.PHONY: all build test test-pure demo bench asv sanitize lint clean wheel
+.PHONY: all build test test-pure demo bench asv sanitize lint clean wheel wheel-check
 
 all: build
 
@@ -54,7 +54,15 @@ lint: $(DEPS)
 
 wheel: $(DEPS)
 	$(VPY) -m pip install -q build
+	rm -rf dist
 	$(VPY) -m build
+
+# The wheel must install into a fresh venv and import without a compiler.
+wheel-check: wheel
+	rm -rf build/wheel-venv
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/pip install -q dist/pydistcache-*.whl
+	cd build && CC=false wheel-venv/bin/python -c "import distcache; assert distcache.IMPLEMENTATION == 'c'; c = distcache.LRUCache(1 << 20); c['k'] = b'v'; assert c['k'] == b'v'; print('wheel OK:', distcache.__file__)"
 
 clean:
 	rm -rf build dist *.egg-info distcache/_core.c distcache/*.so .pytest_cache
