@@ -2,28 +2,29 @@
 
 A group answers ``get(key)`` from its main cache, then its hot cache, then the
 peer that owns the key, then its getter (the source of truth) through
-singleflight. It remembers absent keys for ``negative_ttl`` seconds and counts
-every get in a count-min sketch so that keys owned by another node that
-become hot are copied into the local hot cache. See docs/usage.md.
+singleflight. It remembers absent keys for ``negative_ttl`` seconds, and keys
+owned by another node that become hot are copied into the local hot cache.
+See docs/usage.md.
 
-The hit path (``Group.get``) is one main-cache lookup, one deque append and a
-1-in-64 latency sampler; everything else lives in ``Group._get_slow``.
+The hit path is the core's ``GroupCore``: the main-cache lookup, the hit count
+and the sampling of hit keys and durations in one C call. Everything after a
+miss is ``_GroupLogic._get_slow`` here. The frequency estimate behind hot keys
+is the main cache's own TinyLFU sketch (docs/internals.md), the one its
+admission reads: a group keeps no second sketch.
 """
 
 from __future__ import annotations
 
-import importlib
-import itertools
 import math
 import re
-import sys
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
+from . import _impl as _default_core  # the core distcache/__init__.py picked
 from .latency import LatencyHistogram, percentiles
 from .singleflight import SingleFlight
 
@@ -39,22 +40,18 @@ __all__ = [
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
-# One get in _HIT_SAMPLE is timed on the hit path. Two perf_counter_ns calls
-# cost more than the C lookup itself, so timing every hit would triple its
-# cost; misses (microseconds to milliseconds) are all timed. The sampled
-# durations wait in a deque like the keys of hits (below).
-_HIT_SAMPLE = 64
-_HIT_TIMES_MAX = 1024
+# The admission policy of a group's main cache unless new_group is told
+# otherwise. On Zipf traces of 1M requests over 100k keys, TinyLFU hit
+# 0.309 vs 0.204 (alpha 0.8, budget 1% of the keys), 0.547 vs 0.466 (0.8,
+# 10%), 0.578 vs 0.488 (0.99, 1%), 0.767 vs 0.722 (0.99, 10%), for a hit
+# 1.06-1.12x as costly as a plain one: distcache.demo.admission_experiment()
+# and measure_hit_path(), quoted in docs/usage.md.
+DEFAULT_ADMISSION = "tinylfu"
 
-# Without the GIL (free-threaded builds) hits are not sampled: see Group.__init__.
-_GIL_ENABLED: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
-
-# Keys of hits waiting to be counted in the sketch. The hit path only appends
-# (~20 ns); the next miss, stats() or top_hot_keys() feeds them to the sketch.
-# If more hits than this arrive between two of those, the oldest are dropped
-# and the sketch sees the most recent ones: a sample, which is what the
-# estimate needs.
-_RECENT_MAX = 4096
+# A halving of the main cache's sketch is looked for on every stats() and
+# top_hot_keys() call and on one miss in this many (reading the cache's
+# counters builds a dict: ~1 us, too much for every hot hit).
+_HALVING_CHECK_EVERY = 64
 
 # Outcomes of one get; each get ends in exactly one of them.
 LOCAL, HOT, REMOTE, LOADED, NEGATIVE, NOT_FOUND, ERROR = (
@@ -98,7 +95,7 @@ class PeerPicker(Protocol):
         ...
 
 
-# Guards _groups.
+# Guards _groups and _classes.
 _groups_lock = threading.Lock()
 _groups: dict[str, Group] = {}
 
@@ -111,16 +108,17 @@ def new_group(
     negative_ttl: float = 1.0,
     hot_fraction: float = 1 / 8,
     default_ttl: float | None = None,
-    admission: str | None = None,
+    admission: str | None = DEFAULT_ADMISSION,
     _core: ModuleType | None = None,
     **tuning: Any,
 ) -> Group:
     """Create and register a group named name; ValueError if the name is taken."""
     _check_name(name)
+    cls = _group_class(_core if _core is not None else _default_core)
     with _groups_lock:
         if name in _groups:
             raise ValueError(f"group {name!r} already exists")
-        group = Group(
+        group = cls(
             name,
             max_bytes,
             getter,
@@ -168,6 +166,11 @@ def _key_str(key: object) -> str:
 def _callable_name(fn: object) -> str:
     name = getattr(fn, "__qualname__", None)
     return name if isinstance(name, str) else type(fn).__qualname__
+
+
+def _sketch_sample(max_bytes: int) -> int:
+    """Recordings between two halvings of an LRUCache's sketch (docs/internals.md, Sizing)."""
+    return 10 * min(max(max_bytes // 256, 64), 2**24)
 
 
 class _NegativeCache:
@@ -252,50 +255,18 @@ class _NegativeCache:
             }
 
 
-class Group:
-    """A named cache in front of a getter; create one with new_group()."""
+class _GroupLogic:
+    """Everything of a group but its hit path, which the core's GroupCore supplies."""
 
-    __slots__ = (
-        "__weakref__",
-        "_admission",
-        "_candidates",
-        "_candidates_floor",
-        "_candidates_max",
-        "_clock",
-        "_core",
-        "_counts",
-        "_default_ttl",
-        "_demote_below",
-        "_doorkeeper",
-        "_flight",
-        "_freq_lock",
-        "_getter",
-        "_getter_name",
-        "_halve_seconds",
-        "_halvings_seen",
-        "_hit_latency",
-        "_hit_times",
-        "_hot",
-        "_hot_bytes",
-        "_hot_keys",
-        "_main",
-        "_main_hits_base",
-        "_miss_latency",
-        "_mu",
-        "_negative",
-        "_next_halve",
-        "_picker",
-        "_promote_at",
-        "_recent",
-        "_sampler",
-        "_sketch",
-        "_write_gen",
-        "_write_lock",
-        "hot_fraction",
-        "max_bytes",
-        "name",
-        "negative_ttl",
-    )
+    # The instance layout is the concrete class's (_GROUP_SLOTS): a mixin
+    # with slots of its own could not sit beside the C GroupCore.
+    __slots__ = ()
+
+    # Set by GroupCore (the C extension type or the twin) and by __init__.
+    _main: Any
+    _local_hits: int
+    _drain_hit_keys: Callable[[], list[Any]]
+    _drain_hit_times: Callable[[], list[int]]
 
     def __init__(
         self,
@@ -306,11 +277,8 @@ class Group:
         negative_ttl: float = 1.0,
         hot_fraction: float = 1 / 8,
         default_ttl: float | None = None,
-        admission: str | None = None,
+        admission: str | None = DEFAULT_ADMISSION,
         _core: ModuleType | None = None,
-        _sketch_width: int = 4096,
-        _halve_every: int | None = None,
-        _halve_seconds: float = 60.0,
         _promote_at: int = 4,
         _top_candidates: int = 256,
         _negative_capacity: int = 10_000,
@@ -335,60 +303,55 @@ class Group:
             raise ValueError(f"negative_ttl must be a finite number >= 0, not {negative_ttl!r}")
         if _promote_at < 1:
             raise ValueError("_promote_at must be >= 1")
-        core = _core if _core is not None else importlib.import_module("distcache")
+        core = _core if _core is not None else _default_core
+        if not isinstance(self, core.GroupCore):
+            raise TypeError(f"a group on {core.__name__} is made by new_group(..., _core=...)")
         self.name = name
         self.max_bytes = max_bytes
         self.hot_fraction = float(hot_fraction)
         self.negative_ttl = float(negative_ttl)
+        self.admission = admission
         self._core = core
         self._getter = getter
         self._getter_name = _callable_name(getter)
         self._default_ttl = default_ttl
-        self._admission = admission
         self._clock = _clock
         # Without peers there is nothing to promote, so the main cache has the
         # whole budget; register_peers() carves the hot cache out of it.
         self._hot_bytes = int(max_bytes * self.hot_fraction)
-        self._main = self._new_main(max_bytes)
+        self._main = self._new_main(max_bytes)  # raises ValueError for a bad admission
         self._hot: Any = None
         self._picker: PeerPicker | None = None
-        self._main_hits_base = 0
         self._flight: SingleFlight[tuple[bytes, str]] = SingleFlight()
         self._negative = (
             _NegativeCache(core, self.negative_ttl, _negative_capacity, _clock)
             if self.negative_ttl > 0
             else None
         )
-        # The hit path touches only _main, _recent and _sampler: no lock.
-        self._recent: deque[object] = deque(maxlen=_RECENT_MAX)
-        self._sampler: Iterator[bool] = (
-            itertools.cycle((True,) + (False,) * (_HIT_SAMPLE - 1))
-            if _GIL_ENABLED
-            else itertools.repeat(False)  # a shared cycle is not thread-safe without the GIL
-        )
-        self._hit_times: deque[int] = deque(maxlen=_HIT_TIMES_MAX)
         self._hit_latency = LatencyHistogram()
         self._miss_latency = LatencyHistogram()
 
-        # Frequency estimate: doorkeeper -> sketch, halved every _halve_every
-        # observations (10x the sketch width, as TinyLFU's sample) or
-        # _halve_seconds, whichever comes first.
-        width = max(16, _sketch_width)
-        halve_every = _halve_every if _halve_every is not None else 10 * width
-        self._sketch = core.CountMinSketch(width, 4, halve_every=halve_every)
-        self._doorkeeper = core.BloomFilter(max(halve_every, 1024), 0.01)
+        # Hot keys: estimates are the main cache's frequency(), halved by the
+        # cache every _sample recordings; a key is promoted at _promote_at and
+        # demoted below _demote_below.
         self._promote_at = _promote_at
         self._demote_below = max(1, _promote_at // 2)
-        self._halve_seconds = _halve_seconds
-        # Guards _candidates, _hot_keys, _halvings_seen, _next_halve and the
-        # feeding of _recent into the doorkeeper and the sketch.
+        # Guards _candidates, _candidates_floor, _hot_keys, _halvings_seen,
+        # _sample, _hits_drained and _misses_unchecked, and the draining of
+        # the hit-path rings.
         self._freq_lock = threading.Lock()
-        self._candidates: dict[str, int] = {}
+        self._sample = _sketch_sample(max_bytes)
+        self._halvings_seen = 0
+        self._misses_unchecked = 0
+        self._hits_drained = 0
+        # Heavy-hitter candidates for top_hot_keys: key -> sightings (misses,
+        # plus sampled hits weighted by the hits each stands for), halved with
+        # the sketch. The sketch's counters saturate at 255 (docs/internals.md):
+        # among keys tied there, the sightings rank them.
+        self._candidates: dict[str, float] = {}
         self._candidates_floor = 0
         self._candidates_max = max(16, _top_candidates)
         self._hot_keys: dict[str, None] = {}
-        self._halvings_seen = 0
-        self._next_halve = _clock() + _halve_seconds if _halve_seconds > 0 else math.inf
 
         # Guards _write_gen and orders set()/delete() against the population of
         # the caches by a load that started before them (the load then stores
@@ -400,7 +363,6 @@ class Group:
         self._counts = dict.fromkeys(
             (
                 "slow_gets",
-                "recheck_hits",
                 LOCAL,
                 HOT,
                 REMOTE,
@@ -412,6 +374,7 @@ class Group:
                 "peer_loads",
                 "peer_errors",
                 "degraded_loads",
+                "admission_rejects",
                 "promotions",
                 "demotions",
             ),
@@ -419,45 +382,20 @@ class Group:
         )
 
     def _new_main(self, max_bytes: int) -> Any:
-        if self._admission is None:
-            return self._core.LRUCache(max_bytes, self._default_ttl)
-        return self._core.LRUCache(max_bytes, self._default_ttl, admission=self._admission)
+        # Frequency is tracked even without admission: hot keys read it.
+        return self._core.LRUCache(
+            max_bytes, self._default_ttl, admission=self.admission, track_frequency=True
+        )
 
     def __repr__(self) -> str:
         return f"<Group {self.name!r} max_bytes={self.max_bytes}>"
 
     # ---------------------------------------------------------------- reads
 
-    def get(self, key: str) -> bytes:
-        """The value of key: cached, from its owner, or loaded; raises NotFound."""
-        if next(self._sampler):
-            return self._get_timed(key)
-        value = self._main.get(key)
-        if value is not None:
-            self._recent.append(key)
-            return value
-        return self._get_slow(key)
-
-    def _get_timed(self, key: str) -> bytes:
-        start = time.perf_counter_ns()
-        value = self._main.get(key)
-        if value is not None:
-            self._recent.append(key)
-            self._hit_times.append(time.perf_counter_ns() - start)
-            return value
-        return self._get_slow(key)
-
-    def get_local(self, key: str) -> bytes:
-        """The value of key without asking any peer: for requests another node forwarded.
-
-        A forwarded request is never forwarded again, so two nodes that
-        disagree about who owns a key cannot wait for each other.
-        """
-        value = self._main.get(key)
-        if value is not None:
-            self._recent.append(key)
-            return value
-        return self._get_slow(key, forward=False)
+    # get(key) and get_local(key) are GroupCore's: a main-cache hit returns
+    # there; a miss calls _get_slow(key, forward) with forward=False for
+    # get_local, so that a forwarded request is never forwarded again and two
+    # nodes that disagree about who owns a key cannot wait for each other.
 
     def _get_slow(self, key: Any, forward: bool = True) -> bytes:
         """Everything after a main-cache miss: hot cache, negative cache, owner, getter."""
@@ -499,11 +437,11 @@ class Group:
         # to store; a set() before it is what the recheck finds.
         gen = self._write_gen_of(key)
         # A flight for this key may have finished between our miss and do().
-        value = self._main.get(key)
-        if value is not None:
-            with self._mu:
-                self._counts["recheck_hits"] += 1
-            return value, LOCAL
+        # `in` first: a get would count this one request twice in the sketch.
+        if key in self._main:
+            value = self._main.get(key)
+            if value is not None:
+                return value, LOCAL
         if self._negative is not None and key in self._negative:
             raise _RememberedAbsent(key)
         picker = self._picker
@@ -534,8 +472,19 @@ class Group:
             raise
         with self._write_lock:
             if self._write_gen[hash(key) & 63] == gen:
-                self._main.set(key, value)
+                # Refused by admission or not, the caller gets the value.
+                self._store(key, value, None)
         return value, LOADED
+
+    def _store(self, key: str, value: Any, ttl: float | None) -> None:
+        """Set key in the main cache, counting a refusal by its admission policy."""
+        if self._main.set(key, value, ttl) or self.admission is None:
+            return
+        # set() also says False for an entry larger than the cache: not a refusal.
+        size = len(key.encode("utf-8")) + memoryview(value).nbytes + self._core.ENTRY_OVERHEAD
+        if size <= self._main.max_bytes:
+            with self._mu:
+                self._counts["admission_rejects"] += 1
 
     def _call_getter(self, key: str) -> bytes:
         with self._mu:
@@ -566,76 +515,90 @@ class Group:
     # ----------------------------------------------------------- hot keys
 
     def _observe(self, key: str) -> int:
-        """Count key (and the hits waiting in _recent); its estimated frequency."""
+        """Note a miss of key (and the sampled hits since the last one); its estimate."""
         with self._freq_lock:
-            self._feed_recent()
-            estimate = self._count(key)
-            self._check_halving()
+            self._drain_hits()
+            estimate = self._sighted(key, 1.0)
+            self._misses_unchecked += 1
+            if self._misses_unchecked >= _HALVING_CHECK_EVERY:
+                self._check_halving()
             return estimate
 
-    def _feed_recent(self) -> None:
-        times = self._hit_times
+    def _drain_hits(self) -> None:
+        """Move the hit path's samples into the latency record and the candidates."""
+        times = self._drain_hit_times()
         if times:
-            self._hit_latency.record_many([times.popleft() for _ in range(len(times))])
-        recent = self._recent
-        count = self._count
-        for _ in range(len(recent)):
-            try:
-                key = recent.popleft()
-            except IndexError:
-                break
+            self._hit_latency.record_many(times)
+        keys = self._drain_hit_keys()
+        if not keys:
+            return
+        # Each sampled key stands for an equal share of the hits since the last
+        # drain (the ring keeps the newest keys when more hits than it holds
+        # arrive between two drains).
+        hits = self._local_hits
+        weight = max(1.0, (hits - self._hits_drained) / len(keys))
+        self._hits_drained = hits
+        sighted = self._sighted
+        for key in keys:
             if type(key) is not str:
                 try:
                     key = _key_str(key)
                 except ValueError:
                     continue
-            count(key)  # type: ignore[arg-type]
+            sighted(key, weight)
 
-    def _count(self, key: str) -> int:
-        # TinyLFU's doorkeeper: a first sighting only marks the bloom filter, so
-        # the long tail of one-off keys never reaches the sketch.
-        if not self._doorkeeper.add(key):
-            # The doorkeeper is cleared at each halving; the sketch remembers.
-            return int(self._sketch.estimate(key))
-        estimate: int = self._sketch.add(key)
+    def _sighted(self, key: str, weight: float) -> int:
+        estimate: int = self._main.frequency(key)
         candidates = self._candidates
-        # The heavy-hitter candidates: a newcomer enters when it beats the
-        # weakest key kept at the last pruning; pruning at twice the size keeps
-        # the top _candidates_max, so its sort is paid once per many admissions.
-        if key in candidates or estimate > self._candidates_floor:
-            candidates[key] = estimate
+        # A newcomer enters when its estimate beats the weakest key kept at the
+        # last pruning; pruning at twice the size keeps the top
+        # _candidates_max, so its sort is paid once per many admissions.
+        if key in candidates:
+            candidates[key] += weight
+        elif estimate > self._candidates_floor:
+            candidates[key] = weight
             if len(candidates) >= 2 * self._candidates_max:
                 self._prune_candidates()
         return estimate
 
+    def _ranked(self) -> list[tuple[str, int]]:
+        """The candidates with their estimates, most frequent first."""
+        frequency = self._main.frequency
+        candidates = self._candidates
+        ranked = [(k, frequency(k), s) for k, s in candidates.items()]
+        ranked.sort(key=lambda item: (item[1], item[2]), reverse=True)
+        return [(k, f) for k, f, _ in ranked]
+
     def _prune_candidates(self) -> None:
-        estimate = self._sketch.estimate
-        fresh = {k: estimate(k) for k in self._candidates}
-        ranked = sorted(fresh.items(), key=lambda item: item[1], reverse=True)
-        kept = ranked[: self._candidates_max]
-        self._candidates = dict(kept)
+        kept = self._ranked()[: self._candidates_max]
+        candidates = self._candidates
+        self._candidates = {k: candidates[k] for k, _ in kept}
         self._candidates_floor = kept[-1][1] if len(kept) == self._candidates_max else 0
 
     def _check_halving(self) -> None:
-        now = self._clock()
-        if now >= self._next_halve:
-            self._sketch.halve()
-            self._next_halve = now + self._halve_seconds
-        halvings = self._sketch.halvings
+        """After the main cache's sketch halved: age the candidates, demote cooled keys."""
+        self._misses_unchecked = 0
+        st = self._main.stats()
+        # Every get looked up and every set that reaches the store is recorded
+        # (docs/internals.md): these four counters sum the recordings.
+        recorded = st["hits"] + st["misses"] + st["sets"] + st["admission_rejects"]
+        halvings = recorded // self._sample
         if halvings == self._halvings_seen:
             return
+        shift = min(halvings - self._halvings_seen, 64)
         self._halvings_seen = halvings
-        self._doorkeeper.clear()
-        estimate = self._sketch.estimate
-        self._candidates = {k: e for k in self._candidates if (e := estimate(k)) > 0}
-        self._candidates_floor //= 2
+        frequency = self._main.frequency
+        self._candidates = {
+            k: s / (1 << shift) for k, s in self._candidates.items() if frequency(k) > 0
+        }
+        self._candidates_floor >>= shift
         hot = self._hot
         if hot is None:
             return
         for key in list(self._hot_keys):
             if key not in hot:
                 del self._hot_keys[key]  # evicted by the hot cache's LRU
-            elif estimate(key) < self._demote_below:
+            elif frequency(key) < self._demote_below:
                 self._demote_locked(key)
 
     def _promote(self, key: str, value: bytes, gen: int) -> None:
@@ -667,11 +630,9 @@ class Group:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, not {n!r}")
         with self._freq_lock:
-            self._feed_recent()
+            self._drain_hits()
             self._check_halving()
-            estimate = self._sketch.estimate
-            ranked = [(k, estimate(k)) for k in self._candidates]
-        ranked.sort(key=lambda item: item[1], reverse=True)
+            ranked = self._ranked()
         return [item for item in ranked[:n] if item[1] > 0]
 
     # --------------------------------------------------------------- writes
@@ -681,7 +642,7 @@ class Group:
         key = _key_str(key)
         with self._write_lock:
             self._write_gen[hash(key) & 63] += 1
-            self._main.set(key, value, ttl)
+            self._store(key, value, ttl)
             if self._hot is not None:
                 self._hot.delete(key)
         if self._negative is not None:
@@ -705,7 +666,8 @@ class Group:
         """Route keys owned by other nodes to them; called once, before serving.
 
         The hot cache (hot_fraction of max_bytes) is carved out of the main
-        cache here, so the main cache is rebuilt and starts empty.
+        cache here, so the main cache is rebuilt and starts empty, its
+        frequency estimate too.
         """
         if not callable(getattr(picker, "pick_peer", None)):
             raise TypeError(f"picker must have a pick_peer method, not {type(picker).__name__}")
@@ -713,10 +675,15 @@ class Group:
             if self._picker is not None:
                 raise RuntimeError(f"register_peers called more than once for group {self.name!r}")
             if self._hot_bytes > 0:
-                old = self._main
-                self._main = self._new_main(self.max_bytes - self._hot_bytes)
+                main_bytes = self.max_bytes - self._hot_bytes
+                with self._freq_lock:
+                    self._drain_hits()
+                    self._main = self._new_main(main_bytes)
+                    self._sample = _sketch_sample(main_bytes)
+                    self._halvings_seen = 0
+                # Plain LRU: promotion already admits by the main cache's
+                # estimate, and a hot cache with TinyLFU would keep a second sketch.
                 self._hot = self._core.LRUCache(self._hot_bytes, self._default_ttl)
-                self._main_hits_base += old.stats()["hits"]
             self._picker = picker
 
     # ---------------------------------------------------------------- stats
@@ -724,13 +691,14 @@ class Group:
     def stats(self) -> dict[str, Any]:
         """Counters and gauges of this group, for the metrics and /stats."""
         with self._freq_lock:
-            self._feed_recent()
+            self._drain_hits()
             self._check_halving()
+            sketch = {"sample": self._sample, "halvings": self._halvings_seen}
+        fast_hits = self._local_hits
         main = self._main.stats()
         hot = self._hot.stats() if self._hot is not None else None
         with self._mu:
             counts = dict(self._counts)
-        fast_hits = self._main_hits_base + main["hits"] - counts.pop("recheck_hits")
         gets = fast_hits + counts.pop("slow_gets")
         counts[LOCAL] += fast_hits
         hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
@@ -739,22 +707,18 @@ class Group:
         out["loads_deduplicated"] = self._flight.deduplicated
         out["hit_rate"] = hits / gets if gets else 0.0
         out["latency"] = self._latency_summary(fast_hits)
+        out["admission"] = self.admission
         out["main"] = main
         out["hot"] = hot
         out["nbytes"] = main["nbytes"] + (hot["nbytes"] if hot else 0)
         out["max_bytes"] = self.max_bytes
         out["negative"] = self._negative.stats() if self._negative is not None else None
-        out["sketch"] = {
-            "width": self._sketch.width,
-            "depth": self._sketch.depth,
-            "total": self._sketch.total,
-            "halvings": self._sketch.halvings,
-        }
+        out["sketch"] = sketch
         return out
 
     def _latency_summary(self, fast_hits: int) -> dict[str, float | int]:
-        # Hits are sampled (one in _HIT_SAMPLE), misses all timed: scale the
-        # hit samples up to the exact hit count before merging.
+        # Hits are sampled (one in 64 by the hit path), misses all timed: scale
+        # the hit samples up to the exact hit count before merging.
         hit_counts, hit_ns = self._hit_latency.snapshot()
         miss_counts, miss_ns = self._miss_latency.snapshot()
         sampled = sum(hit_counts)
@@ -781,3 +745,73 @@ class Group:
             self._hot.clear()
         if self._negative is not None:
             self._negative.clear()
+
+
+# Every attribute a group sets; _main and the hit-path state are GroupCore's.
+_GROUP_SLOTS = (
+    "_candidates",
+    "_candidates_floor",
+    "_candidates_max",
+    "_clock",
+    "_core",
+    "_counts",
+    "_default_ttl",
+    "_demote_below",
+    "_flight",
+    "_freq_lock",
+    "_getter",
+    "_getter_name",
+    "_halvings_seen",
+    "_hit_latency",
+    "_hits_drained",
+    "_hot",
+    "_hot_bytes",
+    "_hot_keys",
+    "_miss_latency",
+    "_misses_unchecked",
+    "_mu",
+    "_negative",
+    "_picker",
+    "_promote_at",
+    "_sample",
+    "_write_gen",
+    "_write_lock",
+    "admission",
+    "hot_fraction",
+    "max_bytes",
+    "name",
+    "negative_ttl",
+)
+
+
+def _slots_over(base: type) -> tuple[str, ...]:
+    # The C GroupCore has no weakref slot; the twin, a plain class, has one.
+    return _GROUP_SLOTS + (() if base.__weakrefoffset__ else ("__weakref__",))
+
+
+class Group(_GroupLogic, _default_core.GroupCore):  # type: ignore[misc, name-defined]
+    """A named cache in front of a getter; create one with new_group()."""
+
+    __slots__ = _slots_over(_default_core.GroupCore)
+
+
+# One group class per core module (GroupCore of the C core or of the twin),
+# Group being the default core's. Guarded by _groups_lock.
+_classes: dict[type, type[Group]] = {_default_core.GroupCore: Group}
+
+
+def _group_class(core: ModuleType) -> type[Group]:
+    """The group class whose hit path is core's GroupCore."""
+    base = getattr(core, "GroupCore", None)
+    if base is None:
+        raise TypeError(f"core {getattr(core, '__name__', core)!r} has no GroupCore")
+    with _groups_lock:
+        cls = _classes.get(base)
+        if cls is None:
+            cls = type(
+                "Group",
+                (_GroupLogic, base),
+                {"__slots__": _slots_over(base), "__doc__": Group.__doc__, "__module__": __name__},
+            )
+            _classes[base] = cls
+    return cls

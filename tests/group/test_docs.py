@@ -42,7 +42,7 @@ def test_usage_page_runs_and_prints_what_it_says() -> None:
             exec(compile(code, str(USAGE), "exec"), namespace)
         outputs.append(out.getvalue())
     assert outputs[0] == expected_first
-    assert outputs[2] == "[('42', 6)]\n"  # the comment of the hot-keys block
+    assert outputs[2] == "[('42', 8)]\n"  # the comment of the hot-keys block
     namespace["db"].close()  # type: ignore[attr-defined]
 
 

@@ -59,3 +59,23 @@ def test_top_hot_keys_is_bounded(core: ModuleType) -> None:
     assert len(g.top_hot_keys(1000)) <= 64
     assert len(g._candidates) < 64
     assert g.top_hot_keys(0) == []
+
+
+def test_keys_tied_at_the_sketch_ceiling_rank_by_sightings(core: ModuleType) -> None:
+    # The main cache's counters stop at 255 (docs/internals.md): 50 keys asked
+    # 600 times and 10 asked 3,000 times all read 256 before any halving. The
+    # 10 must still come first, ranked by how often the group saw them.
+    g = new_group("ceiling", 8 << 20, lambda key: b"v" * 32, _core=core)
+    old = [f"old{i}" for i in range(50)]
+    new = [f"new{i}" for i in range(10)]
+    rng = random.Random(1)
+    first = old * 300
+    rng.shuffle(first)
+    second = old * 300 + new * 3000
+    rng.shuffle(second)
+    for key in first + second:
+        g.get(key)
+    top = g.top_hot_keys(20)
+    assert g.stats()["sketch"]["halvings"] == 0
+    assert {estimate for _, estimate in top} == {256}
+    assert sorted(k for k, _ in top[:10]) == sorted(new)
