@@ -155,6 +155,7 @@ def _get_case(get: Callable[[Any], object], access: Sequence[Any]) -> Case:
 
 def _fresh_case(get: Callable[[Any], object], access: Sequence[str]) -> Case:
     """Gets of equal keys in new str objects every pass: no cached str hash, no FNV memo."""
+
     def case() -> tuple[int, int]:
         fresh = [k.encode().decode() for k in access]
         return _loop_get(get, fresh), len(fresh)
@@ -162,8 +163,13 @@ def _fresh_case(get: Callable[[Any], object], access: Sequence[str]) -> Case:
     return case
 
 
-def _threaded_case(fn: Callable[[Any, Sequence[Any]], int], target: Any,
-                   work: Sequence[Any], threads: int, ops: int) -> Case:
+def _threaded_case(
+    fn: Callable[[Any, Sequence[Any]], int],
+    target: Any,
+    work: Sequence[Any],
+    threads: int,
+    ops: int,
+) -> Case:
     parts = _split(work, threads)
     return lambda: (_threaded([partial(fn, target, p) for p in parts]), ops)
 
@@ -247,8 +253,9 @@ def measure_gets(libs: list[Library], sizes: Sizes, overhead: int) -> dict[str, 
 
     wide = keys(sizes.wide_keys, prefix="w")
     wide_access = shuffled(wide)
-    caches = {lib.name: _filled(lib, wide, _cycle(values(1024), len(wide)), overhead)
-              for lib in applies}
+    caches = {
+        lib.name: _filled(lib, wide, _cycle(values(1024), len(wide)), overhead) for lib in applies
+    }
     if len(caches["distcache"]) != len(wide):
         raise RuntimeError(f"distcache holds {len(caches['distcache'])} of {len(wide)} keys")
     cases = {lib.name: _get_case(lib.getter(caches[lib.name]), wide_access) for lib in applies}
@@ -316,8 +323,7 @@ def measure_get_many(sizes: Sizes, overhead: int) -> Samples:
     # ~10 us per buffer (OpenSSL, no SHA extensions): a tenth of the 16 KiB passes' keys.
     buffers = _cycle(values(64, LARGE_VALUE), sizes.many_batches_large * BATCH // 10)
     for n in (1, 2):
-        cases[f"sha256@{n}"] = _threaded_case(_loop_get, hashlib.sha256, buffers, n,
-                                              len(buffers))
+        cases[f"sha256@{n}"] = _threaded_case(_loop_get, hashlib.sha256, buffers, n, len(buffers))
     plan = ((VALUE_LEN, sizes.many_batches), (LARGE_VALUE, sizes.many_batches_large))
     for vlen, nbatches in plan:
         cache = _filled(LIBRARIES["distcache"], hot, values(len(hot), vlen), overhead)
@@ -326,8 +332,9 @@ def measure_get_many(sizes: Sizes, overhead: int) -> Samples:
         if len(cache.get_many(batches[0])) != len(set(batches[0])):
             raise RuntimeError("get_many missed keys that are cached")
         for n in (1, 2):
-            cases[f"{vlen}@{n}"] = _threaded_case(_loop_get, cache.get_many, batches, n,
-                                                  len(access))
+            cases[f"{vlen}@{n}"] = _threaded_case(
+                _loop_get, cache.get_many, batches, n, len(access)
+            )
     return interleave(cases, sizes.rounds)
 
 
@@ -345,7 +352,8 @@ def measure_gil(dc: Any, sizes: Sizes, overhead: int) -> Samples | None:
         for method in GIL_METHODS:
             for n in (1, 2):
                 cases[f"{method}@{vlen}@{n}"] = _threaded_case(
-                    _loop_get, getattr(cache, method), access, n, len(access))
+                    _loop_get, getattr(cache, method), access, n, len(access)
+                )
     return interleave(cases, sizes.rounds)
 
 
@@ -359,7 +367,12 @@ def measure_rss(libs: list[Library], sizes: Sizes) -> dict[str, dict[str, Any]]:
             continue
         proc = subprocess.run(
             [sys.executable, "-m", "asv_bench.rss", lib.name, str(sizes.rss_entries)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"RSS measurement of {lib.name} failed:\n{proc.stderr}")
@@ -382,9 +395,14 @@ def measure_zipf(dc: Any, sizes: Sizes) -> dict[str, Any]:
     exact = ExactLRU(budget, overhead)
     exact_hits, _ = replay(exact.get, exact.set, trace, v)
     return {
-        "requests": n, "keys": sizes.zipf_keys, "s": 0.99, "budget_bytes": budget,
-        "budget_entries": entries, "shards": getattr(cache, "shards", None),
-        "distcache": hits / n, "exact_lru": exact_hits / n,
+        "requests": n,
+        "keys": sizes.zipf_keys,
+        "s": 0.99,
+        "budget_bytes": budget,
+        "budget_entries": entries,
+        "shards": getattr(cache, "shards", None),
+        "distcache": hits / n,
+        "exact_lru": exact_hits / n,
         "difference_points": 100.0 * (hits - exact_hits) / n,
     }
 
@@ -402,15 +420,20 @@ def _cpu_model() -> str:
 
 def _commit(implementation: str) -> str:
     """The checkout measured: short commit, and the measured core's files that differ from it."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                              timeout=30, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD")
     if not head:
         return "unknown"
-    paths = (["csrc", "distcache/_core.pyx", "distcache/_core.pxd", "setup.py"]
-             if implementation == "c" else ["distcache/_pycore.py"])
+    paths = (
+        ["csrc", "distcache/_core.pyx", "distcache/_core.pxd", "setup.py"]
+        if implementation == "c"
+        else ["distcache/_pycore.py"]
+    )
     dirty = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
     return head + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else "")
 
@@ -464,9 +487,11 @@ def run(
         return value_
 
     samples: dict[str, Samples] = step(
-        "single-key gets", lambda: measure_gets(libs, sizes, overhead))
+        "single-key gets", lambda: measure_gets(libs, sizes, overhead)
+    )
     samples["set_evict"], capacity = step(
-        "set with eviction", lambda: measure_set_evict(libs, sizes, overhead))
+        "set with eviction", lambda: measure_set_evict(libs, sizes, overhead)
+    )
     samples["threads"] = step("threads", lambda: measure_threads(libs, sizes, overhead))
     samples["get_many"] = step("get_many threads", lambda: measure_get_many(sizes, overhead))
     gil = step("GIL study", lambda: measure_gil(dc, sizes, overhead))
@@ -474,8 +499,9 @@ def run(
         samples["gil"] = gil
     result.update(
         samples=samples,
-        gil_skipped=None if gil is not None else
-        "distcache.LRUCache has no _get_nogil method in this build",
+        gil_skipped=None
+        if gil is not None
+        else "distcache.LRUCache has no _get_nogil method in this build",
         set_evict_entries=capacity,
         rss=step("RSS", lambda: measure_rss(libs, sizes)),
         zipf=step("Zipf hit ratio", lambda: measure_zipf(dc, sizes)),
@@ -488,26 +514,43 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m asv_bench.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m asv_bench.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=None,
-                        help="write docs/performance.md and docs/performance.png "
-                             "(default: on, off with --quick)")
-    parser.add_argument("--libraries", default=",".join(DEFAULT_LIBRARIES),
-                        help="comma-separated subset of: " + ", ".join(DEFAULT_LIBRARIES))
+    parser.add_argument(
+        "--write",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write docs/performance.md and docs/performance.png (default: on, off with --quick)",
+    )
+    parser.add_argument(
+        "--libraries",
+        default=",".join(DEFAULT_LIBRARIES),
+        help="comma-separated subset of: " + ", ".join(DEFAULT_LIBRARIES),
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 21, quick 3)")
     parser.add_argument("--json", type=Path, help="also dump the raw results to this file")
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md",
-                        help="page to write; the chart goes beside it as .png")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=ROOT / "docs" / "performance.md",
+        help="page to write; the chart goes beside it as .png",
+    )
     args = parser.parse_args(argv)
     write = (not args.quick) if args.write is None else args.write
     sizes = QUICK if args.quick else FULL
     if args.rounds:
         sizes = replace(sizes, rounds=args.rounds)
     try:
-        result = run(quick=args.quick, libraries=args.libraries.split(","), sizes=sizes,
-                     log=lambda m: print(m, file=sys.stderr, flush=True))
+        result = run(
+            quick=args.quick,
+            libraries=args.libraries.split(","),
+            sizes=sizes,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
     except (RuntimeError, ValueError) as e:
         print(f"asv_bench.compare: {e}", file=sys.stderr)
         return 2

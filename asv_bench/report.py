@@ -51,43 +51,75 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     smp: dict[str, dict[str, list[float]]] = result["samples"]
     out: list[dict[str, Any]] = []
 
-    def add(rid: str, label: str, unit: str, rounds: dict[str, list[float]],
-            ratio_rounds: list[float] | None = None) -> None:
+    def add(
+        rid: str,
+        label: str,
+        unit: str,
+        rounds: dict[str, list[float]],
+        ratio_rounds: list[float] | None = None,
+    ) -> None:
         values = {lib: statistics.median(rounds[lib]) if lib in rounds else None for lib in libs}
         if ratio_rounds is None and "distcache" in rounds and PEER in rounds:
             ratio_rounds = _per_round(rounds["distcache"], rounds[PEER])
-        out.append({
-            "id": rid, "label": label, "unit": unit, "values": values,
-            "spread": _half_iqr(rounds["distcache"]),
-            "ratio": statistics.median(ratio_rounds) if ratio_rounds else None,
-            "ratio_spread": _half_iqr(ratio_rounds) if ratio_rounds else None,
-        })
+        out.append(
+            {
+                "id": rid,
+                "label": label,
+                "unit": unit,
+                "values": values,
+                "spread": _half_iqr(rounds["distcache"]),
+                "ratio": statistics.median(ratio_rounds) if ratio_rounds else None,
+                "ratio_spread": _half_iqr(ratio_rounds) if ratio_rounds else None,
+            }
+        )
 
     def threaded(n: int) -> dict[str, list[float]]:
         return {lib: smp["threads"][f"{lib}@{n}"] for lib in libs if f"{lib}@{n}" in smp["threads"]}
 
     hot = sizes["hot_keys"]
     add("get_hit_hot", f"get hit, {hot:,} hot keys", "ns/op", smp["get_hit_hot"])
-    add("get_hit_fresh", f"get hit, {hot:,} hot keys, new key objects", "ns/op",
-        smp["get_hit_fresh"])
+    add(
+        "get_hit_fresh",
+        f"get hit, {hot:,} hot keys, new key objects",
+        "ns/op",
+        smp["get_hit_fresh"],
+    )
     add("get_hit_wide", f"get hit, {sizes['wide_keys']:,} keys", "ns/op", smp["get_hit_wide"])
     add("get_miss", "get miss", "ns/op", smp["get_miss"])
-    add("set_evict",
+    add(
+        "set_evict",
         f"set with eviction, {_mib(sizes['set_budget'])} budget "
-        f"({result['set_evict_entries']:,} entries)", "ns/op", smp["set_evict"])
+        f"({result['set_evict_entries']:,} entries)",
+        "ns/op",
+        smp["set_evict"],
+    )
     one, two = threaded(1), threaded(2)
     add("threads_1", "get hit, 1 thread (threaded harness)", "ns/op", one)
     add("threads_2", "get hit, 2 threads, aggregate", "ns/op", two)
     scaling = {lib: _per_round(one[lib], two[lib]) for lib in one}
-    add("threads_ratio", "get hit throughput, 2 threads / 1 thread", "x", scaling,
-        _per_round(scaling["distcache"], scaling[PEER]) if PEER in scaling else None)
+    add(
+        "threads_ratio",
+        "get hit throughput, 2 threads / 1 thread",
+        "x",
+        scaling,
+        _per_round(scaling["distcache"], scaling[PEER]) if PEER in scaling else None,
+    )
     for vlen, tag in ((100, "100 B"), (16 << 10, "16 KiB")):
         many = smp["get_many"]
-        add(f"get_many_{vlen}", f"get_many(100) throughput, 2 threads / 1 thread, {tag} values",
-            "x", {"distcache": _per_round(many[f"{vlen}@1"], many[f"{vlen}@2"])})
+        add(
+            f"get_many_{vlen}",
+            f"get_many(100) throughput, 2 threads / 1 thread, {tag} values",
+            "x",
+            {"distcache": _per_round(many[f"{vlen}@1"], many[f"{vlen}@2"])},
+        )
     rss = {lib: [r["bytes_per_entry"]] for lib, r in result["rss"].items()}
-    add("rss", f"RSS per entry, {sizes['rss_entries']:,} entries", "B/entry", rss,
-        [rss["distcache"][0] / rss[PEER][0]] if PEER in rss else None)
+    add(
+        "rss",
+        f"RSS per entry, {sizes['rss_entries']:,} entries",
+        "B/entry",
+        rss,
+        [rss["distcache"][0] / rss[PEER][0]] if PEER in rss else None,
+    )
     return out
 
 
@@ -97,6 +129,7 @@ def _row(result: dict[str, Any], rid: str) -> dict[str, Any]:
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 2's targets, each with the measured figure and whether it is met."""
+
     def ratio(rid: str) -> tuple[float | None, float | None]:
         row = _row(result, rid)
         return row["ratio"], row["ratio_spread"]
@@ -106,19 +139,44 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         return row["values"]["distcache"], row["spread"]
 
     spec: list[tuple[str, Callable[[], tuple[float | None, float | None]], str, float, str]] = [
-        ("get hit, 1k hot keys: distcache / cachebox",
-         lambda: ratio("get_hit_hot"), "<=", 1.7, "x"),
+        (
+            "get hit, 1k hot keys: distcache / cachebox",
+            lambda: ratio("get_hit_hot"),
+            "<=",
+            1.7,
+            "x",
+        ),
         ("get miss: distcache / cachebox", lambda: ratio("get_miss"), "<=", 1.7, "x"),
-        ("set with eviction, ~10 MiB: distcache / cachebox",
-         lambda: ratio("set_evict"), "<=", 0.8, "x"),
+        (
+            "set with eviction, ~10 MiB: distcache / cachebox",
+            lambda: ratio("set_evict"),
+            "<=",
+            0.8,
+            "x",
+        ),
         ("RSS per entry: distcache / cachebox", lambda: ratio("rss"), "<=", 0.6, "x"),
-        ("Zipf(0.99) hit ratio: distcache - exact LRU",
-         lambda: (result["zipf"]["difference_points"], None), ">=", -1.0, " points"),
+        (
+            "Zipf(0.99) hit ratio: distcache - exact LRU",
+            lambda: (result["zipf"]["difference_points"], None),
+            ">=",
+            -1.0,
+            " points",
+        ),
         ("single-key gets: 2 threads / 1 thread", lambda: own("threads_ratio"), ">=", 0.9, "x"),
-        ("get_many(100), 100 B values: 2 threads / 1 thread",
-         lambda: own("get_many_100"), ">=", 1.0, "x"),
-        ("get_many(100), 16 KiB values: 2 threads / 1 thread",
-         lambda: own(f"get_many_{16 << 10}"), ">=", 1.6, "x"),
+        (
+            "get_many(100), 100 B values: 2 threads / 1 thread",
+            lambda: own("get_many_100"),
+            ">=",
+            1.0,
+            "x",
+        ),
+        (
+            "get_many(100), 16 KiB values: 2 threads / 1 thread",
+            lambda: own(f"get_many_{16 << 10}"),
+            ">=",
+            1.6,
+            "x",
+        ),
     ]
     out = []
     for name, measure, op, bound, unit in spec:
@@ -135,11 +193,25 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 status = f"missed by {gap:.2f}{unit}"
         if name.startswith("get_many(100), 16 KiB") and measured is not None and not met:
-            ref = statistics.median(_per_round(result["samples"]["get_many"]["sha256@1"],
-                                               result["samples"]["get_many"]["sha256@2"]))
+            ref = statistics.median(
+                _per_round(
+                    result["samples"]["get_many"]["sha256@1"],
+                    result["samples"]["get_many"]["sha256@2"],
+                )
+            )
             status += f"; the GIL-free reference scaled {ref:.2f}x in this run"
-        out.append({"target": name, "op": op, "bound": bound, "unit": unit,
-                    "measured": measured, "spread": spread, "met": met, "status": status})
+        out.append(
+            {
+                "target": name,
+                "op": op,
+                "bound": bound,
+                "unit": unit,
+                "measured": measured,
+                "spread": spread,
+                "met": met,
+                "status": status,
+            }
+        )
     return out
 
 
@@ -158,12 +230,19 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]], right: Sequence
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        padded = (c.rjust(w) if r else c.ljust(w)
-                  for c, w, r in zip(cells, widths, right, strict=True))
+        padded = (
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+        )
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2))
-                          for w, r in zip(widths, right, strict=True)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if r else ("-" * (w + 2))
+            for w, r in zip(widths, right, strict=True)
+        )
+        + "|"
+    )
     return "\n".join([line(header), rule, *(line(r) for r in body)])
 
 
@@ -189,8 +268,12 @@ def render(result: dict[str, Any]) -> str:
     ]
     header = ["measurement", "unit", *(COLUMNS[lib] for lib in libs), "distcache/cachebox"]
     body = [
-        [r["label"], r["unit"], *(_fmt(r["values"][lib], r["unit"]) for lib in libs),
-         _fmt(r["ratio"], "x", r["ratio_spread"])]
+        [
+            r["label"],
+            r["unit"],
+            *(_fmt(r["values"][lib], r["unit"]) for lib in libs),
+            _fmt(r["ratio"], "x", r["ratio_spread"]),
+        ]
         for r in result["rows"]
     ]
     parts.append(_table(header, body, [False, False, *([True] * (len(libs) + 1))]))
@@ -206,36 +289,58 @@ def render(result: dict[str, Any]) -> str:
         f"{z['keys']:,} keys, budget {z['budget_bytes']:,} bytes ({z['budget_entries']:,} "
         f"entries of key + value + ENTRY_OVERHEAD {meta['entry_overhead']}):",
         "",
-        _table(["cache", "hit ratio"],
-               [[f"distcache.LRUCache ({z['shards']} shards)", f"{100 * z['distcache']:.2f}%"],
+        _table(
+            ["cache", "hit ratio"],
+            [
+                [f"distcache.LRUCache ({z['shards']} shards)", f"{100 * z['distcache']:.2f}%"],
                 ["exact global LRU (OrderedDict)", f"{100 * z['exact_lru']:.2f}%"],
-                ["difference", f"{z['difference_points']:+.2f} points"]],
-               [False, True]),
+                ["difference", f"{z['difference_points']:+.2f} points"],
+            ],
+            [False, True],
+        ),
         "",
         "Targets (issue 2), from the ratios above:",
         "",
-        _table(["target", "bound", "measured", "status"],
-               [[t["target"], f"{t['op']} {_fmt(t['bound'], t['unit'])}",
-                 _fmt(t["measured"], t["unit"], t["spread"], digits=3), t["status"]]
-                for t in result["targets"]],
-               [False, True, True, False]),
+        _table(
+            ["target", "bound", "measured", "status"],
+            [
+                [
+                    t["target"],
+                    f"{t['op']} {_fmt(t['bound'], t['unit'])}",
+                    _fmt(t["measured"], t["unit"], t["spread"], digits=3),
+                    t["status"],
+                ]
+                for t in result["targets"]
+            ],
+            [False, True, True, False],
+        ),
         "",
     ]
     many = result["samples"]["get_many"]
     many_body = []
-    for case, tag in (("100", "`get_many(100)`, 100 B values"),
-                      (str(16 << 10), "`get_many(100)`, 16 KiB values"),
-                      ("sha256", "reference: `hashlib.sha256` of 16 KiB (GIL released)")):
+    for case, tag in (
+        ("100", "`get_many(100)`, 100 B values"),
+        (str(16 << 10), "`get_many(100)`, 16 KiB values"),
+        ("sha256", "reference: `hashlib.sha256` of 16 KiB (GIL released)"),
+    ):
         one, two = many[f"{case}@1"], many[f"{case}@2"]
-        many_body.append([tag, f"{statistics.median(one):.1f}", f"{statistics.median(two):.1f}",
-                          _fmt(statistics.median(_per_round(one, two)), "x",
-                               _half_iqr(_per_round(one, two)))])
+        many_body.append(
+            [
+                tag,
+                f"{statistics.median(one):.1f}",
+                f"{statistics.median(two):.1f}",
+                _fmt(statistics.median(_per_round(one, two)), "x", _half_iqr(_per_round(one, two))),
+            ]
+        )
     parts += [
         "distcache's batch get on 1 and 2 threads, aggregate ns per key (per buffer for the "
         "reference, which shows what a second thread can gain on this machine during this run):",
         "",
-        _table(["work", "1 thread", "2 threads", "2 threads / 1 thread"], many_body,
-               [False, True, True, True]),
+        _table(
+            ["work", "1 thread", "2 threads", "2 threads / 1 thread"],
+            many_body,
+            [False, True, True, True],
+        ),
         "",
     ]
     gil = result["samples"].get("gil")
@@ -246,16 +351,24 @@ def render(result: dict[str, Any]) -> str:
         for method in ("get", "_get_nogil"):
             for vlen, tag in ((100, "100 B"), (16 << 10, "16 KiB")):
                 one, two = gil[f"{method}@{vlen}@1"], gil[f"{method}@{vlen}@2"]
-                gil_body.append([f"`{method}`", tag,
-                                 f"{1e3 / statistics.median(one):.2f} M/s",
-                                 f"{1e3 / statistics.median(two):.2f} M/s",
-                                 _fmt(statistics.median(_per_round(one, two)), "x")])
+                gil_body.append(
+                    [
+                        f"`{method}`",
+                        tag,
+                        f"{1e3 / statistics.median(one):.2f} M/s",
+                        f"{1e3 / statistics.median(two):.2f} M/s",
+                        _fmt(statistics.median(_per_round(one, two)), "x"),
+                    ]
+                )
         parts += [
             "GIL study, distcache single-key gets of the hot keys, aggregate operations "
             "per second (medians):",
             "",
-            _table(["method", "values", "1 thread", "2 threads", "2 threads / 1 thread"],
-                   gil_body, [False, False, True, True, True]),
+            _table(
+                ["method", "values", "1 thread", "2 threads", "2 threads / 1 thread"],
+                gil_body,
+                [False, False, True, True, True],
+            ),
         ]
     return "\n".join(parts).rstrip() + "\n"
 
@@ -296,8 +409,11 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("ns per operation, log scale (lower is better)")
     ax.legend(fontsize=8)
     have = [lib for lib in libs if rss["values"][lib] is not None]
-    ax2.bar([COLUMNS[lib] for lib in have], [rss["values"][lib] for lib in have],
-            color=[f"C{libs.index(lib)}" for lib in have])
+    ax2.bar(
+        [COLUMNS[lib] for lib in have],
+        [rss["values"][lib] for lib in have],
+        color=[f"C{libs.index(lib)}" for lib in have],
+    )
     ax2.set_ylabel("RSS bytes per entry (lower is better)")
     ax2.set_title(rss["label"], fontsize=9)
     ax2.tick_params(axis="x", labelsize=7, rotation=30)

@@ -23,9 +23,19 @@ def result() -> dict:
 
 def test_run_measures_every_row(result: dict) -> None:
     ids = [r["id"] for r in result["rows"]]
-    assert ids == ["get_hit_hot", "get_hit_fresh", "get_hit_wide", "get_miss", "set_evict",
-                   "threads_1", "threads_2", "threads_ratio", "get_many_100",
-                   f"get_many_{16 << 10}", "rss"]
+    assert ids == [
+        "get_hit_hot",
+        "get_hit_fresh",
+        "get_hit_wide",
+        "get_miss",
+        "set_evict",
+        "threads_1",
+        "threads_2",
+        "threads_ratio",
+        "get_many_100",
+        f"get_many_{16 << 10}",
+        "rss",
+    ]
     rounds = compare.QUICK.rounds
     for group in result["samples"].values():
         assert all(len(v) == rounds and min(v) > 0 for v in group.values())
@@ -38,7 +48,8 @@ def test_run_measures_every_row(result: dict) -> None:
     assert by_id["get_many_100"]["values"]["dict"] is None  # distcache only
     assert by_id["get_miss"]["values"]["dict"] > 0
     assert result["set_evict_entries"] == compare.QUICK.set_budget // (
-        KEY_LEN + 100 + distcache.ENTRY_OVERHEAD)
+        KEY_LEN + 100 + distcache.ENTRY_OVERHEAD
+    )
     # A cache that copies 100-byte values into C memory cannot cost less than the bytes.
     if distcache.IMPLEMENTATION == "c":
         assert by_id["rss"]["values"]["distcache"] > KEY_LEN + 100
@@ -57,7 +68,8 @@ def test_run_hit_ratios_and_targets(result: dict) -> None:
             assert isinstance(t["met"], bool)
     if hasattr(distcache.LRUCache, "_get_nogil"):
         assert sorted(result["samples"]["gil"]) == sorted(
-            f"{m}@{v}@{n}" for m in ("get", "_get_nogil") for v in (100, 16 << 10) for n in (1, 2))
+            f"{m}@{v}@{n}" for m in ("get", "_get_nogil") for v in (100, 16 << 10) for n in (1, 2)
+        )
         assert "GIL study, distcache" in report.render(result)
     else:
         assert result["gil_skipped"] and "skipped" in report.render(result)
@@ -130,12 +142,19 @@ def test_ratios_are_medians_of_per_round_ratios() -> None:
         "libraries": ["distcache", "cachebox"],
         "set_evict_entries": 10,
         "samples": {
-            **{g: group for g in ("get_hit_hot", "get_hit_fresh", "get_hit_wide", "get_miss",
-                                  "set_evict")},
-            "threads": {"distcache@1": [100.0] * 5, "distcache@2": [125.0] * 5,
-                        "cachebox@1": [100.0] * 5, "cachebox@2": [100.0] * 5},
-            "get_many": {f"{v}@{n}": [100.0 / n] * 5
-                         for v in (100, 16 << 10, "sha256") for n in (1, 2)},
+            **{
+                g: group
+                for g in ("get_hit_hot", "get_hit_fresh", "get_hit_wide", "get_miss", "set_evict")
+            },
+            "threads": {
+                "distcache@1": [100.0] * 5,
+                "distcache@2": [125.0] * 5,
+                "cachebox@1": [100.0] * 5,
+                "cachebox@2": [100.0] * 5,
+            },
+            "get_many": {
+                f"{v}@{n}": [100.0 / n] * 5 for v in (100, 16 << 10, "sha256") for n in (1, 2)
+            },
         },
         "rss": {"distcache": {"bytes_per_entry": 150.0}, "cachebox": {"bytes_per_entry": 300.0}},
         "zipf": {"difference_points": -1.5},
@@ -150,7 +169,8 @@ def test_ratios_are_medians_of_per_round_ratios() -> None:
     assert met["RSS per entry: distcache / cachebox"]["measured"] == 0.5
     assert met["RSS per entry: distcache / cachebox"]["met"] is True
     assert met["set with eviction, ~10 MiB: distcache / cachebox"]["status"].startswith(
-        "missed by 1.200x (150.0% of the bound)")
+        "missed by 1.200x (150.0% of the bound)"
+    )
     threads = met["single-key gets: 2 threads / 1 thread"]
     assert threads["measured"] == 0.8 and threads["met"] is False
     assert met["get_many(100), 16 KiB values: 2 threads / 1 thread"]["measured"] == 2.0

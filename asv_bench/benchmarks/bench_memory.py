@@ -18,11 +18,16 @@ def track_rss_per_entry() -> float:
     root = Path(__file__).resolve().parents[2]
     here = Path(distcache.__file__).resolve().parents[1]  # the distcache asv measures
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(here), str(root), env.get("PYTHONPATH"))
-                                        if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(here), str(root), env.get("PYTHONPATH")) if p
+    )
     out = subprocess.run(
         [sys.executable, "-m", "asv_bench.rss", "distcache", str(ENTRIES)],
-        env=env, capture_output=True, text=True, check=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["bytes_per_entry"]
 

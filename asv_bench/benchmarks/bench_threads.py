@@ -54,4 +54,3 @@ class Threads:
 
     def time_get_many_16KiB(self, threads: int) -> None:
         _run([(_loop, self.large.get_many, part) for part in self.batches])
-
