@@ -37,7 +37,7 @@ bench: build $(BENCH_DEPS)
 	$(VPY) -m asv_bench.compare
 
 asv: build $(BENCH_DEPS)
-	cd asv_bench && ../$(VPY) -m asv run --python=same --quick --show-stderr
+	cd asv_bench && ../$(VPY) -m asv machine --yes && ../$(VPY) -m asv run --python=same --quick --show-stderr
 
 # AddressSanitizer + UBSan build of the extension, then the core tests under it.
 # The runtime must be preloaded because python itself is not instrumented.
