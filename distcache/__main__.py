@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--cache-size", type=parse_size, default=64 << 20, help="group budget (e.g. 64MiB)"
     )
+    demo.add_argument(
+        "--admission",
+        choices=("tinylfu", "none"),
+        default="tinylfu",
+        help="admission policy of the group's main cache (none: plain LRU)",
+    )
     demo.add_argument("--seed", type=int, default=1, help="seed of the key stream")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_cmd_demo)
@@ -128,6 +134,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         cache_bytes=args.cache_size,
         seed=args.seed,
         progress=not args.no_progress,
+        extra={"admission": None if args.admission == "none" else args.admission},
     )
     print_report(run_demo(cfg))
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import distcache.demo
 from distcache.__main__ import main, parse_size
 from distcache.demo import DemoConfig, _fixed_stream, run_demo
 from distcache.group import NotFound
@@ -72,6 +73,22 @@ def test_demo_prints_what_the_cache_saved(capsys: pytest.CaptureFixture[str]) ->
     ):
         assert label in out
     assert "3,000" in out
+
+
+def test_demo_admission_knob(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+
+    def report(cfg: DemoConfig, err: object = None) -> dict[str, object]:
+        seen.append(cfg.extra["admission"])
+        return {}
+
+    monkeypatch.setattr(distcache.demo, "run_demo", report)
+    monkeypatch.setattr(distcache.demo, "print_report", lambda report: None)
+    assert main(["demo", "--no-progress"]) == 0
+    assert main(["demo", "--no-progress", "--admission", "none"]) == 0
+    assert seen == ["tinylfu", None]
+    with pytest.raises(SystemExit):
+        main(["demo", "--admission", "lru"])
 
 
 def test_demo_accounting() -> None:
