@@ -32,7 +32,6 @@ cdef extern from "lru.h" nogil:
         DC_MAX_KEY_LEN
 
     ctypedef struct dc_entry:
-        double expires
         uint32_t hash
         uint32_t vlen
         uint16_t klen
