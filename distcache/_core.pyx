@@ -638,6 +638,13 @@ cdef class LRUCache:
         """Whether every get and set feeds a frequency estimate."""
         return self.c.freq != NULL
 
+    def frequency_stats(self):
+        """The frequency estimate's figures (sample, additions, halvings), or None."""
+        if self.c.freq == NULL:
+            return None
+        return {"sample": self.c.freq.sample, "additions": self.c.freq.additions,
+                "halvings": self.c.freq.halvings}
+
     def _check_invariants(self):
         """Verifies index, lists and byte counts (debug; quiescent caches)."""
         cdef const char *err = dc_cache_check(&self.c)

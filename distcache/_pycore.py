@@ -610,6 +610,14 @@ class LRUCache:
         """Whether every get and set feeds a frequency estimate."""
         return self._freq is not None
 
+    def frequency_stats(self) -> dict[str, int] | None:
+        """The frequency estimate's figures (sample, additions, halvings), or None."""
+        if self._freq is None:
+            return None
+        with self._lock:
+            freq = self._freq
+            return {"sample": freq.sample, "additions": freq.additions, "halvings": freq.halvings}
+
     def frequency(self, key: Any) -> int:
         """The estimated recent access count of key (TinyLFU's estimate)."""
         if self._freq is None:
