@@ -50,7 +50,7 @@ DEFAULT_ADMISSION = "tinylfu"
 
 # A halving of the main cache's sketch is looked for on every stats() and
 # top_hot_keys() call and on one miss in this many (reading the cache's
-# counters builds a dict: ~1 us, too much for every hot hit).
+# frequency_stats() builds a dict: too much for every hot hit).
 _HALVING_CHECK_EVERY = 64
 
 # Outcomes of one get; each get ends in exactly one of them.
@@ -168,9 +168,6 @@ def _callable_name(fn: object) -> str:
     return name if isinstance(name, str) else type(fn).__qualname__
 
 
-def _sketch_sample(max_bytes: int) -> int:
-    """Recordings between two halvings of an LRUCache's sketch (docs/internals.md, Sizing)."""
-    return 10 * min(max(max_bytes // 256, 64), 2**24)
 
 
 class _NegativeCache:
@@ -332,15 +329,14 @@ class _GroupLogic:
         self._miss_latency = LatencyHistogram()
 
         # Hot keys: estimates are the main cache's frequency(), halved by the
-        # cache every _sample recordings; a key is promoted at _promote_at and
+        # cache every frequency_stats()["sample"] recordings; a key is promoted at _promote_at and
         # demoted below _demote_below.
         self._promote_at = _promote_at
         self._demote_below = max(1, _promote_at // 2)
         # Guards _candidates, _candidates_floor, _hot_keys, _halvings_seen,
-        # _sample, _hits_drained and _misses_unchecked, and the draining of
-        # the hit-path rings.
+        # _hits_drained and _misses_unchecked, and the draining of the
+        # hit-path rings.
         self._freq_lock = threading.Lock()
-        self._sample = _sketch_sample(max_bytes)
         self._halvings_seen = 0
         self._misses_unchecked = 0
         self._hits_drained = 0
@@ -578,11 +574,7 @@ class _GroupLogic:
     def _check_halving(self) -> None:
         """After the main cache's sketch halved: age the candidates, demote cooled keys."""
         self._misses_unchecked = 0
-        st = self._main.stats()
-        # Every get looked up and every set that reaches the store is recorded
-        # (docs/internals.md): these four counters sum the recordings.
-        recorded = st["hits"] + st["misses"] + st["sets"] + st["admission_rejects"]
-        halvings = recorded // self._sample
+        halvings = self._main.frequency_stats()["halvings"]
         if halvings == self._halvings_seen:
             return
         shift = min(halvings - self._halvings_seen, 64)
@@ -679,7 +671,6 @@ class _GroupLogic:
                 with self._freq_lock:
                     self._drain_hits()
                     self._main = self._new_main(main_bytes)
-                    self._sample = _sketch_sample(main_bytes)
                     self._halvings_seen = 0
                 # Plain LRU: promotion already admits by the main cache's
                 # estimate, and a hot cache with TinyLFU would keep a second sketch.
@@ -693,7 +684,7 @@ class _GroupLogic:
         with self._freq_lock:
             self._drain_hits()
             self._check_halving()
-            sketch = {"sample": self._sample, "halvings": self._halvings_seen}
+            sketch = self._main.frequency_stats()
         fast_hits = self._local_hits
         main = self._main.stats()
         hot = self._hot.stats() if self._hot is not None else None
@@ -773,7 +764,6 @@ _GROUP_SLOTS = (
     "_negative",
     "_picker",
     "_promote_at",
-    "_sample",
     "_write_gen",
     "_write_lock",
     "admission",
