@@ -99,12 +99,6 @@ typedef struct {
     uint64_t max_bytes;
     uint64_t nbytes; /* atomic: reserved by CAS, released on unlink */
     uint32_t tick;   /* relaxed: a lost increment only blurs recency */
-    /* Threads working on this cache without holding the GIL (atomic). Where
-     * the GIL exists and this is 0, the thread that holds the GIL is alone in
-     * the cache until it releases the GIL: no other thread can enter a
-     * nogil section without the GIL first. Such a "solo" caller skips the
-     * shard lock and the CAS; see dc_shard_acquire. */
-    uint32_t outside;
     /* Frequency estimate fed by every get and set (NULL: not tracked), and
      * whether eviction consults it (TinyLFU admission). */
     dc_tinylfu *freq;
@@ -145,35 +139,6 @@ static inline int dc_cache_admits(const dc_cache *c, uint64_t newcomer_fh, const
            dc_tinylfu_estimate(c->freq, dc_freq_hash(victim->hash, victim->klen));
 }
 
-/* Shard locking for a caller that is or is not alone in the cache. */
-static inline void dc_shard_acquire(dc_lock_t *l, int solo)
-{
-    if (!solo)
-        dc_lock(l);
-}
-
-static inline void dc_shard_release(dc_lock_t *l, int solo)
-{
-    if (!solo)
-        dc_unlock(l);
-}
-
-/* Brackets a section that works on the cache without the GIL: enter while
- * still holding the GIL, leave when done (with or without it). */
-static inline void dc_cache_enter_outside(dc_cache *c)
-{
-    __atomic_fetch_add(&c->outside, 1, __ATOMIC_RELAXED);
-}
-
-static inline void dc_cache_leave_outside(dc_cache *c)
-{
-    __atomic_fetch_sub(&c->outside, 1, __ATOMIC_RELEASE);
-}
-
-static inline int dc_cache_nobody_outside(dc_cache *c)
-{
-    return __atomic_load_n(&c->outside, __ATOMIC_ACQUIRE) == 0;
-}
 
 static inline uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
 {
@@ -586,7 +551,7 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const ui
  * reserves the new entry's (one locked instruction instead of one per
  * victim); until then nbytes over-counts, which keeps nbytes <= max_bytes. */
 static inline int dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_entry **freelist,
-                                   int solo, const uint64_t *newcomer)
+                                   const uint64_t *newcomer)
 {
     dc_shard *s = &c->shards[si];
     uint64_t freed = 0;
@@ -594,10 +559,6 @@ static inline int dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_e
     for (;;) {
         uint64_t cur = __atomic_load_n(&c->nbytes, __ATOMIC_RELAXED);
         if (cur - freed + size <= c->max_bytes) {
-            if (solo) {
-                __atomic_store_n(&c->nbytes, cur - freed + size, __ATOMIC_RELAXED);
-                return 0;
-            }
             if (__atomic_compare_exchange_n(&c->nbytes, &cur, cur - freed + size, 1, __ATOMIC_RELAXED,
                                             __ATOMIC_RELAXED))
                 return 0;
@@ -703,7 +664,7 @@ static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, ui
 /* Stores a built entry; ownership passes to the cache, which frees it when
  * not stored. Returns 0 when stored, 1 when TinyLFU refused it, -1 when
  * memory for the index ran out. */
-static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
+static inline int dc_cache_insert(dc_cache *c, dc_entry *e)
 {
     uint32_t si = e->hash & c->mask;
     dc_shard *s = &c->shards[si];
@@ -711,7 +672,7 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
     uint64_t size = dc_entry_bytes(e);
     int rc = 0;
     dc_cache_record(c, e->hash, e->klen);
-    dc_shard_acquire(&s->lock, solo);
+    dc_lock(&s->lock);
     dc_entry *old = dc_shard_find(c, s, dc_entry_key(e), e->klen, e->hash);
     if (old) {
         dc_shard_unlink(c, s, old);
@@ -720,7 +681,7 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
     }
     /* An update is not a newcomer: only new keys face admission. */
     uint64_t fh = dc_freq_hash(e->hash, e->klen);
-    if (dc_cache_reserve(c, si, size, &freelist, solo, (c->admit && !old) ? &fh : NULL) < 0) {
+    if (dc_cache_reserve(c, si, size, &freelist, (c->admit && !old) ? &fh : NULL) < 0) {
         s->admission_rejects++;
         e->next = freelist;
         freelist = e;
@@ -733,7 +694,7 @@ static inline int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
         freelist = e;
         rc = -1;
     }
-    dc_shard_release(&s->lock, solo);
+    dc_unlock(&s->lock);
     dc_free_chain(freelist);
     return rc;
 }
@@ -760,7 +721,7 @@ static inline dc_entry *dc_take_reusable(dc_entry **freelist, size_t need)
  * set with eviction then costs no malloc and no free), else in a new one.
  * Returns 0 when stored, 1 when TinyLFU refused it, -1 out of memory. */
 static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                               const unsigned char *value, uint32_t vlen, double expires, int solo)
+                               const unsigned char *value, uint32_t vlen, double expires)
 {
     uint32_t si = hash & c->mask;
     dc_shard *s = &c->shards[si];
@@ -769,7 +730,7 @@ static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t k
     size_t need = dc_entry_block(klen, vlen, expires);
     int rc = 0;
     dc_cache_record(c, hash, klen);
-    dc_shard_acquire(&s->lock, solo);
+    dc_lock(&s->lock);
     dc_entry *old = dc_shard_find(c, s, key, klen, hash);
     if (old) {
         dc_shard_unlink(c, s, old);
@@ -777,7 +738,7 @@ static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t k
         freelist = old;
     }
     uint64_t fh = dc_freq_hash(hash, klen);
-    if (dc_cache_reserve(c, si, size, &freelist, solo, (c->admit && !old) ? &fh : NULL) < 0) {
+    if (dc_cache_reserve(c, si, size, &freelist, (c->admit && !old) ? &fh : NULL) < 0) {
         s->admission_rejects++;
         rc = 1;
     } else {
@@ -799,33 +760,31 @@ static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t k
             }
         }
     }
-    dc_shard_release(&s->lock, solo);
+    dc_unlock(&s->lock);
     dc_free_chain(freelist);
     return rc;
 }
 
 /* A set whose entry can never fit: drop the key's old value, count it. */
-static inline void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                                   int solo)
+static inline void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
 {
     dc_shard *s = dc_cache_shard(c, hash);
-    dc_shard_acquire(&s->lock, solo);
+    dc_lock(&s->lock);
     dc_entry *old = dc_shard_find(c, s, key, klen, hash);
     if (old)
         dc_shard_unlink(c, s, old);
     s->rejected++;
-    dc_shard_release(&s->lock, solo);
+    dc_unlock(&s->lock);
     free(old);
 }
 
 /* delete: 1 when a live entry was removed. */
-static inline int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                                   int solo)
+static inline int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
 {
     dc_shard *s = dc_cache_shard(c, hash);
     dc_entry *gone = NULL;
     int removed = 0;
-    dc_shard_acquire(&s->lock, solo);
+    dc_lock(&s->lock);
     dc_entry *e = dc_shard_peek(c, s, key, klen, hash, &gone);
     if (e) {
         dc_shard_unlink(c, s, e);
@@ -833,19 +792,18 @@ static inline int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_
         gone = e;
         removed = 1;
     }
-    dc_shard_release(&s->lock, solo);
+    dc_unlock(&s->lock);
     free(gone);
     return removed;
 }
 
-static inline int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                                   int solo)
+static inline int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
 {
     dc_shard *s = dc_cache_shard(c, hash);
     dc_entry *gone = NULL;
-    dc_shard_acquire(&s->lock, solo);
+    dc_lock(&s->lock);
     int found = dc_shard_peek(c, s, key, klen, hash, &gone) != NULL;
-    dc_shard_release(&s->lock, solo);
+    dc_unlock(&s->lock);
     free(gone);
     return found;
 }

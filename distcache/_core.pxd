@@ -51,10 +51,6 @@ cdef extern from "lru.h" nogil:
         dc_tinylfu *freq
         int admit
 
-    void dc_shard_acquire(dc_lock_t *l, int solo)
-    void dc_shard_release(dc_lock_t *l, int solo)
-    void dc_cache_enter_outside(dc_cache *c)
-    void dc_cache_leave_outside(dc_cache *c)
     uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
     const unsigned char *dc_entry_value(const dc_entry *e)
     int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
@@ -70,14 +66,14 @@ cdef extern from "lru.h" nogil:
                             uint32_t hash, dc_entry **reclaimed)
     dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
                            const unsigned char *value, uint32_t vlen, double expires)
-    int dc_cache_insert(dc_cache *c, dc_entry *e, int solo)
+    int dc_cache_insert(dc_cache *c, dc_entry *e)
     int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                     const unsigned char *value, uint32_t vlen, double expires, int solo)
+                     const unsigned char *value, uint32_t vlen, double expires)
     void dc_cache_prefetch(dc_cache *c, uint32_t hash)
     void dc_cache_prefetch_victim(dc_cache *c, uint32_t hash)
-    void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash, int solo)
-    int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash, int solo)
-    int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash, int solo)
+    void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+    int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+    int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     void dc_cache_clear(dc_cache *c)
     uint64_t dc_cache_count(dc_cache *c)
     uint64_t dc_cache_nbytes(dc_cache *c)

@@ -85,25 +85,6 @@ cdef extern from *:
     uint32_t dc_memo_peek_fnv32a(object key, const unsigned char *p, size_t n)
 
 
-# Single-key methods run with the GIL held. On a GIL build, when no thread is
-# inside this cache without the GIL (batch methods and large copies announce
-# themselves with dc_cache_enter_outside before releasing it), the caller is
-# alone in the cache and skips the shard lock and the CAS: ~6 ns of a ~45 ns
-# hit (docs/optimization.md). Free-threaded builds always lock.
-cdef extern from *:
-    """
-    #include "lru.h"
-    static inline int dc_cache_solo(dc_cache *c)
-    {
-    #ifdef Py_GIL_DISABLED
-        (void)c;
-        return 0;
-    #else
-        return dc_cache_nobody_outside(c);
-    #endif
-    }
-    """
-    bint dc_cache_solo(dc_cache *c) nogil
 
 
 cdef struct View:
@@ -246,9 +227,8 @@ cdef class LRUCache:
         cdef dc_entry *e
         cdef object result = default
         cdef uint32_t n = 0
-        cdef bint solo = dc_cache_solo(&self.c)
         cdef uint64_t fh = dc_cache_record_start(&self.c, h, <uint32_t>k.len)
-        dc_shard_acquire(&s.lock, solo)
+        dc_lock(&s.lock)
         try:
             e = dc_shard_get(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
             if e != NULL:
@@ -257,7 +237,7 @@ cdef class LRUCache:
                 else:
                     n = e.vlen
         finally:
-            dc_shard_release(&s.lock, solo)
+            dc_unlock(&s.lock)
         dc_cache_record_finish(&self.c, fh)
         free(gone)
         if n:
@@ -276,7 +256,6 @@ cdef class LRUCache:
         while True:
             result = PyBytes_FromStringAndSize(NULL, n)
             dst = PyBytes_AS_STRING(result)
-            dc_cache_enter_outside(&self.c)
             with nogil:
                 dc_lock(&s.lock)
                 e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
@@ -287,7 +266,6 @@ cdef class LRUCache:
                     else:
                         n = e.vlen
                 dc_unlock(&s.lock)
-                dc_cache_leave_outside(&self.c)
                 free(gone)
                 gone = NULL
             if copied:
@@ -304,14 +282,13 @@ cdef class LRUCache:
         cdef dc_entry *gone = NULL
         cdef dc_entry *e
         cdef object result = default
-        cdef bint solo = dc_cache_solo(&self.c)
-        dc_shard_acquire(&s.lock, solo)
+        dc_lock(&s.lock)
         try:
             e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
             if e != NULL:
                 result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
         finally:
-            dc_shard_release(&s.lock, solo)
+            dc_unlock(&s.lock)
         free(gone)
         return result
 
@@ -341,7 +318,6 @@ cdef class LRUCache:
         cdef bint found = False
         _key_view(key, &k)
         try:
-            dc_cache_enter_outside(&self.c)
             with nogil:
                 h = dc_fnv32a(k.ptr, k.len)
                 s = dc_cache_shard(&self.c, h)
@@ -352,7 +328,6 @@ cdef class LRUCache:
                     found = True
                     n = e.vlen
                 dc_unlock(&s.lock)
-                dc_cache_leave_outside(&self.c)
                 free(gone)
             if not found:
                 return default
@@ -376,7 +351,7 @@ cdef class LRUCache:
         _key_view(key, &k)
         try:
             return bool(dc_cache_contains(&self.c, k.ptr, <uint32_t>k.len,
-                                          dc_memo_fnv32a(key, k.ptr, k.len), dc_cache_solo(&self.c)))
+                                          dc_memo_fnv32a(key, k.ptr, k.len)))
         finally:
             _release(&k)
 
@@ -396,7 +371,6 @@ cdef class LRUCache:
         cdef dc_entry *e
         cdef dc_entry *gone
         cdef uint64_t pending = 0
-        cdef bint solo
         try:
             if not views or not hashes or not vlens or not dsts:
                 raise MemoryError()
@@ -405,14 +379,13 @@ cdef class LRUCache:
                 nviews += 1
             # Pass 1, GIL held: what get does for each key, copying values
             # under BATCH_VALUE at once; larger ones are only sized here.
-            solo = dc_cache_solo(&self.c)
             for i in range(n):
                 hashes[i] = dc_memo_fnv32a(ks[i], views[i].ptr, views[i].len)
                 s = dc_cache_shard(&self.c, hashes[i])
                 dc_cache_record(&self.c, hashes[i], <uint32_t>views[i].len)
                 gone = NULL
                 vlens[i] = -1
-                dc_shard_acquire(&s.lock, solo)
+                dc_lock(&s.lock)
                 try:
                     e = dc_shard_get(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
                     if e != NULL:
@@ -422,7 +395,7 @@ cdef class LRUCache:
                             vlens[i] = e.vlen
                             pending += e.vlen
                 finally:
-                    dc_shard_release(&s.lock, solo)
+                    dc_unlock(&s.lock)
                 free(gone)
             if pending:
                 # Pass 2: allocate the large results with the GIL, then copy
@@ -432,7 +405,6 @@ cdef class LRUCache:
                     if vlens[i] >= 0:
                         objs[i] = PyBytes_FromStringAndSize(NULL, vlens[i])
                         dsts[i] = PyBytes_AS_STRING(objs[i])
-                dc_cache_enter_outside(&self.c)
                 with nogil:
                     for i in range(n):
                         if vlens[i] < 0:
@@ -447,7 +419,6 @@ cdef class LRUCache:
                             vlens[i] = -2  # changed meanwhile: take it as it is now
                         dc_unlock(&s.lock)
                         free(gone)
-                    dc_cache_leave_outside(&self.c)
                 for i in range(n):
                     if vlens[i] == -2:
                         objs[i] = self._peek_copy(&views[i], hashes[i], None)
@@ -472,17 +443,16 @@ cdef class LRUCache:
         cdef int rc
         dc_cache_prefetch(&self.c, h)
         if dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
-            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h, dc_cache_solo(&self.c))
+            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h)
             return False
         if v.len < LARGE_VALUE:
-            rc = dc_cache_put(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires,
-                              dc_cache_solo(&self.c))
+            rc = dc_cache_put(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
         else:
             with nogil:
                 e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
             if e == NULL:
                 raise MemoryError()
-            rc = dc_cache_insert(&self.c, e, dc_cache_solo(&self.c))
+            rc = dc_cache_insert(&self.c, e)
         if rc < 0:
             raise MemoryError()
         return rc == 0
@@ -525,24 +495,22 @@ cdef class LRUCache:
                 nk += 1
                 _value_view(items[i][1], &vv[i])
                 nv += 1
-            dc_cache_enter_outside(&self.c)
             with nogil:
                 for i in range(n):
                     h = dc_fnv32a(kv[i].ptr, kv[i].len)
                     if dc_entry_size(<uint32_t>kv[i].len, <uint64_t>vv[i].len) > self.c.max_bytes:
-                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, 0)
+                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h)
                         continue
                     if vv[i].len < LARGE_VALUE:
                         rc = dc_cache_put(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
-                                          <uint32_t>vv[i].len, expires, 0)
+                                          <uint32_t>vv[i].len, expires)
                     else:
                         e = dc_entry_new(kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
                                          <uint32_t>vv[i].len, expires)
-                        rc = dc_cache_insert(&self.c, e, 0) if e != NULL else -1
+                        rc = dc_cache_insert(&self.c, e) if e != NULL else -1
                     if rc < 0:
                         oom = True
                         break
-                dc_cache_leave_outside(&self.c)
             if oom:
                 raise MemoryError()
         finally:
@@ -559,7 +527,7 @@ cdef class LRUCache:
         _key_view(key, &k)
         try:
             return bool(dc_cache_delete(&self.c, k.ptr, <uint32_t>k.len,
-                                        dc_memo_fnv32a(key, k.ptr, k.len), dc_cache_solo(&self.c)))
+                                        dc_memo_fnv32a(key, k.ptr, k.len)))
         finally:
             _release(&k)
 
@@ -569,10 +537,8 @@ cdef class LRUCache:
 
     def clear(self):
         """Removes every entry; the counters stay."""
-        dc_cache_enter_outside(&self.c)
         with nogil:
             dc_cache_clear(&self.c)
-            dc_cache_leave_outside(&self.c)
 
     # ------------------------------------------------------------ figures
 
