@@ -1,8 +1,14 @@
 """distcache.LRUCache beside dict, functools.lru_cache, cachebox, lru-dict and cachetools.
 
     python -m asv_bench.compare                  # full run (make bench): prints the
-                                                 # table, writes docs/performance.md + .png
+                                                 # tables, writes docs/performance.md,
+                                                 # docs/performance.png, docs/hitratio.png
     python -m asv_bench.compare --quick --no-write
+
+The hit-ratio tables put distcache (plain and admission="tinylfu") beside an
+exact LRU and libCacheSim's LRU, W-TinyLFU and S3-FIFO: a full run needs
+libcachesim (the bench extra) and stops without it; --quick skips those
+columns, with a note, when it is missing.
 
 Method: every library runs in this one process, in the same run, on the same
 key and value objects; each measurement is a loop over a prebuilt list of
@@ -34,14 +40,14 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
 
-from asv_bench import report
-from asv_bench.hitratio import ExactLRU, replay
+from asv_bench import hitratio, report
 from asv_bench.libraries import LIBRARIES, Library
-from asv_bench.workload import KEY_LEN, VALUE_LEN, keys, shuffled, value, values, zipf_ranks
+from asv_bench.workload import KEY_LEN, VALUE_LEN, keys, shuffled, values
 
 ROOT = Path(__file__).resolve().parent.parent
 LARGE_VALUE = 16 << 10
 BATCH = 100
+ADMISSION_WARM_GETS = 2  # untimed misses of each new key before the admission set pass
 GIL_METHODS = ("get", "_get_nogil")
 
 
@@ -60,9 +66,11 @@ class Sizes:
     many_batches: int  # get_many(100) calls per pass, 100-byte values
     many_batches_large: int  # get_many(100) calls per pass, 16 KiB values
     rss_entries: int  # entries for the memory measurement
-    zipf_requests: int
-    zipf_keys: int
-    zipf_cached: float = 0.10  # fraction of zipf_keys the budget holds
+    zipf_requests: int  # requests of each hit-ratio trace
+    zipf_keys: int  # keys of each Zipf trace
+    zipf_alphas: tuple[float, ...] = (0.8, 0.99, 1.2)  # one Zipf trace each
+    zipf_budgets: tuple[float, ...] = (0.01, 0.10)  # fractions of zipf_keys the budget holds
+    scan_passes: int = 4  # reads of each hot key before the scan
 
 
 # Passes of a few ms to a few tens of ms, many rounds: on a shared machine a
@@ -94,8 +102,9 @@ QUICK = Sizes(
     many_batches=100,
     many_batches_large=10,
     rss_entries=20_000,
+    # 1% of 20,000 keys is 200 entries: libCacheSim's W-TinyLFU window (1%) holds 2 of them
     zipf_requests=50_000,
-    zipf_keys=5000,
+    zipf_keys=20_000,
 )
 
 DEFAULT_LIBRARIES = ("distcache", "dict", "lru_cache", "cachebox", "lru-dict", "cachetools")
@@ -380,31 +389,127 @@ def measure_rss(libs: list[Library], sizes: Sizes) -> dict[str, dict[str, Any]]:
     return out
 
 
-def measure_zipf(dc: Any, sizes: Sizes) -> dict[str, Any]:
-    """Hit ratio of distcache.LRUCache vs an exact global LRU of the same budget, Zipf(0.99)."""
-    overhead = dc.ENTRY_OVERHEAD
-    universe = keys(sizes.zipf_keys, prefix="z")
-    trace = [universe[r] for r in zipf_ranks(sizes.zipf_requests, sizes.zipf_keys)]
-    entries = int(sizes.zipf_keys * sizes.zipf_cached)
-    budget = entries * _entry_size(overhead)
-    v = value(0)
-    cache = dc.LRUCache(max_bytes=budget)
-    hits, n = replay(cache.get, cache.set, trace, v)
-    if cache.nbytes > budget:
-        raise RuntimeError(f"distcache nbytes {cache.nbytes} > max_bytes {budget}")
-    exact = ExactLRU(budget, overhead)
-    exact_hits, _ = replay(exact.get, exact.set, trace, v)
+def measure_admission(sizes: Sizes, overhead: int) -> dict[str, Any]:
+    """distcache with admission="tinylfu" against admission=None, in the same rounds.
+
+    get hit: the hot-key and many-key gets of measure_gets, on a cache with
+    room to spare. set with eviction: every pass builds a full cache of
+    capacity entries (untimed), reads each of the pass's new keys twice (two
+    misses, untimed: a read-through cache asks before it stores, and this
+    gives a newcomer more history than the entries it must replace, so
+    TinyLFU admits it), then times one set of each new key; a new key is
+    absent, so a stored one evicts one entry. The pass has half as many new
+    keys as the cache has entries, so the victims are entries of the fill
+    (a victim that is itself a newcomer of the pass would tie and be refused).
+    The counts of sets stored and entries evicted say how many of the timed
+    sets took the eviction path.
+    """
+    dc = LIBRARIES["distcache"].load()
+    modes = (("plain", None), ("tinylfu", "tinylfu"))
+    samples: dict[str, Samples] = {}
+    hot = keys(sizes.hot_keys)
+    wide = keys(sizes.wide_keys, prefix="w")
+    for group, ks, access in (
+        ("get_hit_hot", hot, shuffled(_cycle(hot, sizes.ops))),
+        ("get_hit_wide", wide, shuffled(wide)),
+    ):
+        vs = _cycle(values(1024), len(ks))
+        cases: dict[str, Case] = {}
+        for name, admission in modes:
+            cache = dc.LRUCache(max_bytes=2 * len(ks) * _entry_size(overhead), admission=admission)
+            for k, v in zip(ks, vs, strict=True):
+                cache[k] = v
+            if len(cache) != len(ks):
+                raise RuntimeError(f"distcache ({name}) holds {len(cache)} of {len(ks)} keys")
+            cases[name] = _get_case(cache.get, access)
+        samples[group] = interleave(cases, sizes.rounds)
+        del cases
+
+    capacity = sizes.set_budget // _entry_size(overhead)
+    fill = keys(capacity, prefix="f")
+    fill_values = _cycle(values(1024), capacity)
+    ops = max(1, min(sizes.set_ops, capacity // 2))
+    newcomers = keys(ops, prefix="n")
+    pass_values = _cycle(values(1024), ops)
+    tally = {name: {"sets": 0, "stored": 0, "evictions": 0} for name, _ in modes}
+
+    def set_case(name: str, admission: str | None) -> Case:
+        def case() -> tuple[int, int]:
+            cache = dc.LRUCache(max_bytes=sizes.set_budget, admission=admission)
+            for k, v in zip(fill, fill_values, strict=True):
+                cache[k] = v
+            get = cache.get
+            for _ in range(ADMISSION_WARM_GETS):
+                for k in newcomers:
+                    get(k)
+            before = cache.stats()
+            ns = _loop_set(cache, newcomers, pass_values)
+            after = cache.stats()
+            t = tally[name]
+            t["sets"] += ops
+            t["stored"] += after["sets"] - before["sets"]
+            t["evictions"] += after["evictions"] - before["evictions"]
+            return ns, ops
+
+        return case
+
+    samples["set_evict"] = interleave(
+        {name: set_case(name, admission) for name, admission in modes}, sizes.rounds
+    )
     return {
-        "requests": n,
-        "keys": sizes.zipf_keys,
-        "s": 0.99,
-        "budget_bytes": budget,
-        "budget_entries": entries,
-        "shards": getattr(cache, "shards", None),
-        "distcache": hits / n,
-        "exact_lru": exact_hits / n,
-        "difference_points": 100.0 * (hits - exact_hits) / n,
+        "samples": samples,
+        "set_evict_entries": capacity,
+        "set_evict_ops": ops,
+        "set_evict_tally": tally,
+        "warm_gets": ADMISSION_WARM_GETS,
     }
+
+
+def measure_hit_ratios(
+    dc: Any, lcs: Any | None, sizes: Sizes, say: Callable[[str], object]
+) -> dict[str, Any]:
+    """Zipf hit ratios and scan resistance of every policy (asv_bench/hitratio.py)."""
+    zipf = hitratio.run_zipf(
+        dc, lcs, sizes.zipf_requests, sizes.zipf_keys, sizes.zipf_alphas, sizes.zipf_budgets, say
+    )
+    budgets = sorted({t["budget_entries"] for t in zipf})
+    scan = hitratio.run_scan(dc, lcs, budgets, sizes.scan_passes)
+    return {
+        "requests": sizes.zipf_requests,
+        "keys": sizes.zipf_keys,
+        "entry_size": hitratio.entry_size(dc.ENTRY_OVERHEAD),
+        "libcachesim": None if lcs is None else _distribution_version("libcachesim"),
+        "zipf": zipf,
+        "scan": scan,
+    }
+
+
+def issue2_zipf(hr: dict[str, Any]) -> dict[str, Any] | None:
+    """Issue 2's Zipf(0.99), 10%-budget figures (distcache plain vs exact LRU), from the table."""
+    for t in hr["zipf"]:
+        if t["alpha"] == 0.99 and t["budget_fraction"] == 0.10:
+            r = t["ratios"]
+            return {
+                "requests": hr["requests"],
+                "keys": hr["keys"],
+                "s": 0.99,
+                "budget_bytes": t["budget_bytes"],
+                "budget_entries": t["budget_entries"],
+                "shards": t["shards"],
+                "distcache": r["distcache"],
+                "exact_lru": r["exact-lru"],
+                "difference_points": 100.0 * (r["distcache"] - r["exact-lru"]),
+            }
+    return None
+
+
+def _distribution_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
 
 
 # --- the run -------------------------------------------------------------------
@@ -443,11 +548,15 @@ def run(
     libraries: Sequence[str] = DEFAULT_LIBRARIES,
     sizes: Sizes | None = None,
     log: Callable[[str], object] | None = None,
+    require_libcachesim: bool | None = None,
 ) -> dict[str, Any]:
     """Measure everything; return the results as plain data (report.render prints them).
 
     `libraries` must include "distcache"; a library that is not installed is
     an error (``pip install -e '.[bench]'``), never a silently empty column.
+    libcachesim (the hit-ratio peers) is required too unless
+    `require_libcachesim` is False (default: required except with `quick`);
+    when it is missing and not required, its columns are skipped with a note.
     """
     say = log or (lambda _msg: None)
     sizes = sizes or (QUICK if quick else FULL)
@@ -458,6 +567,20 @@ def run(
     missing = [lib.name for lib in libs if not lib.available()]
     if missing:
         raise RuntimeError(f"not installed: {', '.join(missing)} (pip install -e '.[bench]')")
+    lcs = hitratio.load_libcachesim()
+    if require_libcachesim is None:
+        require_libcachesim = not quick
+    lcs_skipped = None
+    if lcs is None:
+        if require_libcachesim:
+            raise RuntimeError(
+                "not installed: libcachesim, which the hit-ratio table compares against "
+                "(pip install -e '.[bench]'; only --quick runs without it)"
+            )
+        lcs_skipped = (
+            "libcachesim is not installed: its LRU, W-TinyLFU and S3-FIFO columns are skipped"
+        )
+        say(f"note: {lcs_skipped}")
     dc = LIBRARIES["distcache"].load()
     overhead = dc.ENTRY_OVERHEAD
     started = time.perf_counter()
@@ -470,7 +593,10 @@ def run(
             "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
             "load_before": os.getloadavg()[0],
             "platform": platform.platform(terse=True),
-            "versions": {lib.name: lib.version() for lib in libs},
+            "versions": {
+                **{lib.name: lib.version() for lib in libs},
+                **({"libcachesim": _distribution_version("libcachesim")} if lcs else {}),
+            },
             "commit": _commit(dc.IMPLEMENTATION),
             "quick": quick,
             "sizes": asdict(sizes),
@@ -504,10 +630,14 @@ def run(
         else "distcache.LRUCache has no _get_nogil method in this build",
         set_evict_entries=capacity,
         rss=step("RSS", lambda: measure_rss(libs, sizes)),
-        zipf=step("Zipf hit ratio", lambda: measure_zipf(dc, sizes)),
+        admission=step("admission cost", lambda: measure_admission(sizes, overhead)),
+        hitratio=step("hit ratios", lambda: measure_hit_ratios(dc, lcs, sizes, say)),
     )
+    result["hitratio"]["libcachesim_skipped"] = lcs_skipped
+    result["zipf"] = issue2_zipf(result["hitratio"])
     result["rows"] = report.rows(result)
     result["targets"] = report.targets(result)
+    result["admission_targets"] = report.admission_targets(result)
     result["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     result["meta"]["load_after"] = os.getloadavg()[0]
     return result
@@ -524,7 +654,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--write",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="write docs/performance.md and docs/performance.png (default: on, off with --quick)",
+        help="write docs/performance.md, docs/performance.png and docs/hitratio.png "
+        "(default: on, off with --quick)",
     )
     parser.add_argument(
         "--libraries",
@@ -537,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--docs",
         type=Path,
         default=ROOT / "docs" / "performance.md",
-        help="page to write; the chart goes beside it as .png",
+        help="page to write; the charts go beside it (PAGE.png and hitratio.png)",
     )
     args = parser.parse_args(argv)
     write = (not args.quick) if args.write is None else args.write
@@ -561,7 +692,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.write_docs(result, args.docs)
         chart = args.docs.with_suffix(".png")
         report.write_chart(result, chart)
-        print(f"wrote {args.docs} and {chart}", file=sys.stderr)
+        hit_chart = args.docs.with_name("hitratio.png")
+        report.write_hitratio_chart(result, hit_chart)
+        print(f"wrote {args.docs}, {chart} and {hit_chart}", file=sys.stderr)
     return 0
 
 

@@ -157,7 +157,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         ("RSS per entry: distcache / cachebox", lambda: ratio("rss"), "<=", 0.6, "x"),
         (
             "Zipf(0.99) hit ratio: distcache - exact LRU",
-            lambda: (result["zipf"]["difference_points"], None),
+            lambda: ((result.get("zipf") or {}).get("difference_points"), None),
             ">=",
             -1.0,
             " points",
@@ -181,38 +181,350 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, measure, op, bound, unit in spec:
         measured, spread = measure()
-        if measured is None:
-            met, status = None, "not measured (cachebox not in this run)"
-        else:
-            met = measured <= bound if op == "<=" else measured >= bound
-            gap = abs(measured - bound)
-            if met:
-                status = "met"
-            elif unit == "x":
-                status = f"missed by {gap:.3f}x ({100 * gap / bound:.1f}% of the bound)"
-            else:
-                status = f"missed by {gap:.2f}{unit}"
-        if name.startswith("get_many(100), 16 KiB") and measured is not None and not met:
+        missing = (
+            "not measured (cachebox not in this run)"
+            if "cachebox" in name
+            else "not measured in this run"
+        )
+        target = _judge(name, op, bound, unit, measured, spread, missing)
+        if name.startswith("get_many(100), 16 KiB") and measured is not None and not target["met"]:
             ref = statistics.median(
                 _per_round(
                     result["samples"]["get_many"]["sha256@1"],
                     result["samples"]["get_many"]["sha256@2"],
                 )
             )
-            status += f"; the GIL-free reference scaled {ref:.2f}x in this run"
-        out.append(
-            {
-                "target": name,
-                "op": op,
-                "bound": bound,
-                "unit": unit,
-                "measured": measured,
-                "spread": spread,
-                "met": met,
-                "status": status,
-            }
-        )
+            target["status"] += f"; the GIL-free reference scaled {ref:.2f}x in this run"
+        out.append(target)
     return out
+
+
+def _judge(
+    name: str,
+    op: str,
+    bound: float,
+    unit: str,
+    measured: float | None,
+    spread: float | None,
+    missing: str,
+) -> dict[str, Any]:
+    """One target line: the bound, the figure measured, met or missed (None: not measured)."""
+    if measured is None:
+        met, status = None, missing
+    else:
+        met = measured <= bound if op == "<=" else measured >= bound
+        gap = abs(measured - bound)
+        if met:
+            status = "met"
+        elif unit == "x":
+            status = f"missed by {gap:.3f}x ({100 * gap / bound:.1f}% of the bound)"
+        elif unit == "%":
+            status = f"missed by {100 * gap:.1f} percentage points"
+        else:
+            status = f"missed by {gap:.2f}{unit}"
+    return {
+        "target": name,
+        "op": op,
+        "bound": bound,
+        "unit": unit,
+        "measured": measured,
+        "spread": spread,
+        "met": met,
+        "status": status,
+    }
+
+
+# --- issue 4: admission -------------------------------------------------------------
+
+# Hit-ratio columns: policy key (asv_bench/hitratio.py POLICIES) -> column name.
+POLICY_LABELS = {
+    "distcache": "distcache",
+    "distcache-tinylfu": "distcache tinylfu",
+    "exact-lru": "exact LRU",
+    "sim:LRU": "LRU (lCS)",
+    "sim:W-TinyLFU": "W-TinyLFU (lCS)",
+    "sim:S3-FIFO": "S3-FIFO (lCS)",
+}
+GAP_CLOSURE_MIN = 0.80
+PLAIN_POINTS_MAX = 1.0
+SCAN_EVICTED_MAX = 0.10
+GET_HIT_RATIO_MAX = 1.10
+SET_EVICT_RATIO_MAX = 1.20
+
+
+def gap_closure(ratios: dict[str, float | None], base: str) -> float | None:
+    """(tinylfu - base) / (W-TinyLFU - base); None without libCacheSim or without a gap."""
+    w, b, t = ratios.get("sim:W-TinyLFU"), ratios.get(base), ratios["distcache-tinylfu"]
+    if w is None or b is None or w <= b:
+        return None
+    return (t - b) / (w - b)
+
+
+def _budget_label(t: dict[str, Any], hr: dict[str, Any]) -> str:
+    return f"{100 * t['budget_entries'] / hr['keys']:g}%"
+
+
+def scan_evicted(s: dict[str, Any], policy: str) -> float | None:
+    """Fraction of the hot set cached before the scan that the scan evicted."""
+    before, kept = s["before"][policy], s["kept"][policy]
+    if before is None or kept is None or before == 0:
+        return None
+    return max(0.0, (before - kept) / before)
+
+
+def admission_ratio(result: dict[str, Any], group: str) -> tuple[float, float | None]:
+    """tinylfu / plain, the median of the per-round ratios, and half their IQR."""
+    g = result["admission"]["samples"][group]
+    per = _per_round(g["tinylfu"], g["plain"])
+    return statistics.median(per), _half_iqr(per)
+
+
+def admission_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 4's targets, each with the measured figure and whether it is met."""
+    hr = result["hitratio"]
+    no_lcs = "not measured (libCacheSim not in this run)"
+    out = []
+    for t in hr["zipf"]:
+        trace = f"Zipf({t['alpha']}), {_budget_label(t, hr)} budget"
+        for base, tag in (("sim:LRU", "libCacheSim LRU"), ("exact-lru", "exact LRU")):
+            closure = gap_closure(t["ratios"], base)
+            missing = no_lcs
+            if closure is None and t["ratios"]["sim:W-TinyLFU"] is not None:
+                missing = f"no gap: W-TinyLFU does not beat {tag} on this trace"
+            out.append(
+                _judge(
+                    f"{trace}: TinyLFU's share of the gap {tag} -> W-TinyLFU",
+                    ">=",
+                    GAP_CLOSURE_MIN,
+                    "%",
+                    closure,
+                    None,
+                    missing,
+                )
+            )
+    for t in hr["zipf"]:
+        r = t["ratios"]
+        diff = 100.0 * abs(r["distcache"] - r["exact-lru"])
+        out.append(
+            _judge(
+                f"Zipf({t['alpha']}), {_budget_label(t, hr)} budget: plain vs exact LRU, absolute",
+                "<=",
+                PLAIN_POINTS_MAX,
+                " points",
+                diff,
+                None,
+                "",
+            )
+        )
+    for s in hr["scan"]:
+        out.append(
+            _judge(
+                f"scan, {s['budget_entries']:,}-entry budget: hot set evicted, TinyLFU",
+                "<=",
+                SCAN_EVICTED_MAX,
+                "%",
+                scan_evicted(s, "distcache-tinylfu"),
+                None,
+                "not measured",
+            )
+        )
+    adm = result["admission"]
+    hot_n = result["meta"]["sizes"]["hot_keys"]
+    measured, spread = admission_ratio(result, "get_hit_hot")
+    out.append(
+        _judge(
+            f"get hit, {hot_n:,} hot keys: tinylfu / plain",
+            "<=",
+            GET_HIT_RATIO_MAX,
+            "x",
+            measured,
+            spread,
+            "",
+        )
+    )
+    measured, spread = admission_ratio(result, "set_evict")
+    target = _judge(
+        "set with eviction: tinylfu / plain", "<=", SET_EVICT_RATIO_MAX, "x", measured, spread, ""
+    )
+    tally = adm["set_evict_tally"]["tinylfu"]
+    target["status"] += (
+        f" ({100 * tally['evictions'] / tally['sets']:.1f}% of tinylfu's timed sets evicted)"
+    )
+    out.append(target)
+    return out
+
+
+def _pct(v: float | None, digits: int = 2) -> str:
+    return "—" if v is None else f"{100 * v:.{digits}f}%"
+
+
+def render_admission(result: dict[str, Any]) -> list[str]:
+    """The hit-ratio, scan and admission-cost tables and issue 4's targets, as markdown lines."""
+    hr = result["hitratio"]
+    meta = result["meta"]
+    policies = list(POLICY_LABELS)
+    parts = [
+        f"Hit ratios (issue 4): read-through replay of Zipf traces of {hr['requests']:,} "
+        f"requests over {hr['keys']:,} keys (fixed seed), each on a fresh cache; a budget of "
+        f"N entries is N x {hr['entry_size']} bytes (key + value + ENTRY_OVERHEAD "
+        f"{meta['entry_overhead']}) for every cache, distcache with its default shard count. "
+        "(lCS): libCacheSim "
+        + (hr["libcachesim"] or "—")
+        + f", byte-bounded caches of N x {hr['entry_size']} bytes, every object "
+        f"{hr['entry_size']} bytes. Gap closed: (tinylfu - LRU) / (W-TinyLFU - LRU), "
+        "with libCacheSim's LRU, then with the exact LRU.",
+        "",
+    ]
+    if hr.get("libcachesim_skipped"):
+        parts += [f"Note: {hr['libcachesim_skipped']}.", ""]
+    body = []
+    for t in hr["zipf"]:
+        r = t["ratios"]
+        body.append(
+            [
+                f"Zipf({t['alpha']})",
+                f"{_budget_label(t, hr)} ({t['budget_entries']:,} entries, "
+                f"{t['shards']} shard{'s' if t['shards'] != 1 else ''})",
+                *(_pct(r[p]) for p in policies),
+                _pct(gap_closure(r, "sim:LRU"), 1),
+                _pct(gap_closure(r, "exact-lru"), 1),
+                f"{100 * (r['distcache'] - r['exact-lru']):+.2f}",
+            ]
+        )
+    lru_diffs = [
+        abs(t["ratios"]["sim:LRU"] - t["ratios"]["exact-lru"])
+        for t in hr["zipf"]
+        if t["ratios"]["sim:LRU"] is not None
+    ]
+    if lru_diffs:
+        worst = max(lru_diffs)
+        parts += [
+            "libCacheSim's LRU and the exact LRU: "
+            + (
+                "the same hit ratio on every trace."
+                if worst == 0
+                else f"differ by up to {100 * worst:.3f} points."
+            ),
+            "",
+        ]
+    parts += [
+        _table(
+            [
+                "trace",
+                "budget",
+                *(POLICY_LABELS[p] for p in policies),
+                "gap closed (lCS LRU)",
+                "gap closed (exact LRU)",
+                "plain - exact (points)",
+            ],
+            body,
+            [False, False, *([True] * (len(policies) + 3))],
+        ),
+        "",
+    ]
+    scan = hr["scan"]
+    if scan:
+        s0 = scan[0]
+        parts += [
+            f"Scan resistance: a hot set of half the budget's entries, each key read "
+            f"{s0['passes']} times (shuffled passes), then one pass over 10x the budget's "
+            "entries of cold keys, each read once (read-through). The figures are the share "
+            "of the hot set still cached after the scan (all policies held all of it before, "
+            "unless the before column says otherwise).",
+            "",
+            _table(
+                [
+                    "budget",
+                    "hot keys",
+                    "cold keys",
+                    *(POLICY_LABELS[p] for p in policies),
+                    "before",
+                ],
+                [
+                    [
+                        f"{s['budget_entries']:,} entries",
+                        f"{s['hot']:,}",
+                        f"{s['cold']:,}",
+                        *(_pct(s["kept"][p], 1) for p in policies),
+                        "all 100%"
+                        if all(v in (None, 1.0) for v in s["before"].values())
+                        else ", ".join(
+                            f"{POLICY_LABELS[p]} {_pct(v, 1)}"
+                            for p, v in s["before"].items()
+                            if v is not None and v < 1.0
+                        ),
+                    ]
+                    for s in scan
+                ],
+                [False, True, True, *([True] * len(policies)), False],
+            ),
+            "",
+        ]
+    adm = result["admission"]
+    sizes = meta["sizes"]
+    cost_body = []
+    for group, label in (
+        ("get_hit_hot", f"get hit, {sizes['hot_keys']:,} hot keys"),
+        ("get_hit_wide", f"get hit, {sizes['wide_keys']:,} keys"),
+        (
+            "set_evict",
+            f"set with eviction, {_mib(sizes['set_budget'])} budget "
+            f"({adm['set_evict_entries']:,} entries, {adm['set_evict_ops']:,} new keys a pass)",
+        ),
+    ):
+        g = adm["samples"][group]
+        ratio, spread = admission_ratio(result, group)
+        cost_body.append(
+            [
+                label,
+                _fmt(statistics.median(g["plain"]), "ns/op"),
+                _fmt(statistics.median(g["tinylfu"]), "ns/op"),
+                _fmt(ratio, "x", spread),
+            ]
+        )
+    tally = adm["set_evict_tally"]
+    parts += [
+        'Cost of admission: distcache `LRUCache(admission=None)` and `admission="tinylfu"` '
+        "in the same interleaved rounds, ns per operation (medians) and the median of the "
+        "per-round ratios. Set with eviction: each pass fills a fresh cache (untimed), "
+        f"misses each new key {adm['warm_gets']} times (untimed), then times one set "
+        "of each new key.",
+        "",
+        _table(
+            ["measurement", "plain", "tinylfu", "tinylfu / plain"],
+            cost_body,
+            [False, True, True, True],
+        ),
+        "",
+        "Timed sets that stored their key and evicted an entry: "
+        + "; ".join(
+            f"{name} {t['evictions']:,} evictions and {t['stored']:,} stored of {t['sets']:,} sets"
+            for name, t in tally.items()
+        )
+        + ".",
+        "",
+        "Targets (issue 4), from the tables above:",
+        "",
+        _target_table(result["admission_targets"]),
+        "",
+    ]
+    return parts
+
+
+def _target_table(targets_: Sequence[dict[str, Any]]) -> str:
+    return _table(
+        ["target", "bound", "measured", "status"],
+        [
+            [
+                t["target"],
+                f"{t['op']} {_fmt(t['bound'], t['unit'], digits=1 if t['unit'] == '%' else 2)}",
+                _fmt(t["measured"], t["unit"], t["spread"], digits=3),
+                t["status"],
+            ]
+            for t in targets_
+        ],
+        [False, True, True, False],
+    )
 
 
 def _fmt(v: float | None, unit: str, spread: float | None = None, digits: int = 2) -> str:
@@ -222,6 +534,8 @@ def _fmt(v: float | None, unit: str, spread: float | None = None, digits: int = 
         return f"{v:.{digits}f}x" + (f" ±{spread:.{digits}f}" if spread is not None else "")
     if unit == " points":
         return f"{v:+.2f} points"
+    if unit == "%":
+        return f"{100 * v:.1f}%"
     return f"{v:.1f}" if v < 1000 else f"{v:,.0f}"
 
 
@@ -283,37 +597,11 @@ def render(result: dict[str, Any]) -> str:
         f"{statistics.median(result['samples']['get_hit_hot']['floor']):.1f} ns/op.",
         "",
     ]
-    z = result["zipf"]
     parts += [
-        f"Hit ratio on a Zipf({z['s']}) trace of {z['requests']:,} requests over "
-        f"{z['keys']:,} keys, budget {z['budget_bytes']:,} bytes ({z['budget_entries']:,} "
-        f"entries of key + value + ENTRY_OVERHEAD {meta['entry_overhead']}):",
+        "Targets (issue 2), from the ratios above (the hit ratio: Zipf(0.99), 10% budget, "
+        "in the hit-ratio table below):",
         "",
-        _table(
-            ["cache", "hit ratio"],
-            [
-                [f"distcache.LRUCache ({z['shards']} shards)", f"{100 * z['distcache']:.2f}%"],
-                ["exact global LRU (OrderedDict)", f"{100 * z['exact_lru']:.2f}%"],
-                ["difference", f"{z['difference_points']:+.2f} points"],
-            ],
-            [False, True],
-        ),
-        "",
-        "Targets (issue 2), from the ratios above:",
-        "",
-        _table(
-            ["target", "bound", "measured", "status"],
-            [
-                [
-                    t["target"],
-                    f"{t['op']} {_fmt(t['bound'], t['unit'])}",
-                    _fmt(t["measured"], t["unit"], t["spread"], digits=3),
-                    t["status"],
-                ]
-                for t in result["targets"]
-            ],
-            [False, True, True, False],
-        ),
+        _target_table(result["targets"]),
         "",
     ]
     many = result["samples"]["get_many"]
@@ -370,6 +658,7 @@ def render(result: dict[str, Any]) -> str:
                 [False, False, True, True, True],
             ),
         ]
+    parts += ["", *render_admission(result)]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -419,6 +708,54 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
     ax2.tick_params(axis="x", labelsize=7, rotation=30)
     meta = result["meta"]
     fig.suptitle(f"distcache vs peers, {meta['date']}, {meta['python']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_hitratio_chart(result: dict[str, Any], path: Path) -> None:
+    """A PNG: hit ratio per trace and policy, and the hot set kept after the scan."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hr = result["hitratio"]
+    policies = [p for p in POLICY_LABELS if any(t["ratios"][p] is not None for t in hr["zipf"])]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(policies)
+    for i, p in enumerate(policies):
+        ax.bar(
+            [j + i * width for j in range(len(hr["zipf"]))],
+            [100 * t["ratios"][p] for t in hr["zipf"]],
+            width,
+            label=POLICY_LABELS[p],
+            color=f"C{i}",
+        )
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(hr["zipf"]))])
+    ax.set_xticklabels(
+        [f"Zipf({t['alpha']})\n{_budget_label(t, hr)} budget" for t in hr["zipf"]], fontsize=8
+    )
+    ax.set_ylabel("hit ratio, % (higher is better)")
+    ax.set_title(f"read-through, {hr['requests']:,} requests over {hr['keys']:,} keys", fontsize=9)
+    ax.legend(fontsize=8)
+    for i, p in enumerate(policies):
+        ax2.bar(
+            [j + i * width for j in range(len(hr["scan"]))],
+            [100 * (s["kept"][p] or 0.0) for s in hr["scan"]],
+            width,
+            color=f"C{i}",
+        )
+    ax2.set_xticks([j + 0.4 - width / 2 for j in range(len(hr["scan"]))])
+    ax2.set_xticklabels([f"{s['budget_entries']:,} entries" for s in hr["scan"]], fontsize=8)
+    ax2.set_ylim(0, 105)
+    ax2.set_ylabel("% of the hot set cached after the scan")
+    ax2.set_title("one pass over 10x the budget of cold keys", fontsize=9)
+    meta = result["meta"]
+    fig.suptitle(
+        f"distcache plain and TinyLFU beside libCacheSim, {meta['date']}, {meta['python']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
