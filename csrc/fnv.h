@@ -56,16 +56,6 @@ static inline uint64_t dc_fmix64(uint64_t h)
     return h;
 }
 
-static inline uint32_t dc_fmix32(uint32_t h)
-{
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-}
-
 /* The one 64-bit hash that bloom filter and sketch positions derive from. */
 static inline uint64_t dc_hash64(const unsigned char *p, size_t n)
 {

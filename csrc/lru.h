@@ -615,21 +615,6 @@ static inline void dc_cache_prefetch(dc_cache *c, uint32_t hash)
         __builtin_prefetch(tail);
 }
 
-/* Second stage, after the entry is built: the tail has arrived, so start
- * loading the victim's index slots and its list neighbour. */
-static inline void dc_cache_prefetch_victim(dc_cache *c, uint32_t hash)
-{
-    dc_shard *s = &c->shards[hash & c->mask];
-    dc_entry *tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
-    if (!tail)
-        return;
-    uint32_t smask = __atomic_load_n(&s->smask, __ATOMIC_RELAXED);
-    uint32_t home = dc_bucket_of(c, dc_tag(__atomic_load_n(&tail->hash, __ATOMIC_RELAXED)), smask);
-    __builtin_prefetch(&__atomic_load_n(&s->slots, __ATOMIC_RELAXED)[home]);
-    __builtin_prefetch(&__atomic_load_n(&s->tags, __ATOMIC_RELAXED)[home]);
-    __builtin_prefetch(__atomic_load_n(&tail->prev, __ATOMIC_RELAXED));
-}
-
 /* Fills a block (fresh or reused) as the entry for key and value. */
 static inline void dc_entry_fill(dc_entry *e, const unsigned char *key, uint32_t klen, uint32_t hash,
                                  const unsigned char *value, uint32_t vlen, double expires)
@@ -661,44 +646,6 @@ static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, ui
     return e;
 }
 
-/* Stores a built entry; ownership passes to the cache, which frees it when
- * not stored. Returns 0 when stored, 1 when TinyLFU refused it, -1 when
- * memory for the index ran out. */
-static inline int dc_cache_insert(dc_cache *c, dc_entry *e)
-{
-    uint32_t si = e->hash & c->mask;
-    dc_shard *s = &c->shards[si];
-    dc_entry *freelist = NULL;
-    uint64_t size = dc_entry_bytes(e);
-    int rc = 0;
-    dc_cache_record(c, e->hash, e->klen);
-    dc_lock(&s->lock);
-    dc_entry *old = dc_shard_find(c, s, dc_entry_key(e), e->klen, e->hash);
-    if (old) {
-        dc_shard_unlink(c, s, old);
-        old->next = freelist;
-        freelist = old;
-    }
-    /* An update is not a newcomer: only new keys face admission. */
-    uint64_t fh = dc_freq_hash(e->hash, e->klen);
-    if (dc_cache_reserve(c, si, size, &freelist, (c->admit && !old) ? &fh : NULL) < 0) {
-        s->admission_rejects++;
-        e->next = freelist;
-        freelist = e;
-        rc = 1;
-    } else if (dc_shard_link(c, s, e) == 0) {
-        s->sets++;
-    } else {
-        __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
-        e->next = freelist;
-        freelist = e;
-        rc = -1;
-    }
-    dc_unlock(&s->lock);
-    dc_free_chain(freelist);
-    return rc;
-}
-
 /* Takes from the freed chain a block that can hold `need` bytes without
  * wasting more than half of it, or NULL. */
 static inline dc_entry *dc_take_reusable(dc_entry **freelist, size_t need)
@@ -716,18 +663,20 @@ static inline dc_entry *dc_take_reusable(dc_entry **freelist, size_t need)
     return NULL;
 }
 
-/* set for a small value: the entry is built under the shard lock after
+/* set: stores key -> value. `built`, when given, is the entry already built
+ * outside the lock (large values: the copy is the slow part) and passes to
+ * the cache. Otherwise the entry is built under the shard lock after
  * eviction, in the block of an evicted or replaced entry when one fits (a
  * set with eviction then costs no malloc and no free), else in a new one.
  * Returns 0 when stored, 1 when TinyLFU refused it, -1 out of memory. */
-static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                               const unsigned char *value, uint32_t vlen, double expires)
+static inline int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                                 const unsigned char *value, uint32_t vlen, double expires,
+                                 dc_entry *built)
 {
     uint32_t si = hash & c->mask;
     dc_shard *s = &c->shards[si];
     dc_entry *freelist = NULL;
     uint64_t size = dc_entry_size(klen, vlen);
-    size_t need = dc_entry_block(klen, vlen, expires);
     int rc = 0;
     dc_cache_record(c, hash, klen);
     dc_lock(&s->lock);
@@ -737,28 +686,32 @@ static inline int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t k
         old->next = freelist;
         freelist = old;
     }
+    /* An update is not a newcomer: only new keys face admission. */
     uint64_t fh = dc_freq_hash(hash, klen);
+    dc_entry *e = built;
     if (dc_cache_reserve(c, si, size, &freelist, (c->admit && !old) ? &fh : NULL) < 0) {
         s->admission_rejects++;
         rc = 1;
     } else {
-        dc_entry *e = dc_take_reusable(&freelist, need);
-        if (!e)
-            e = (dc_entry *)malloc(need);
         if (!e) {
+            size_t need = dc_entry_block(klen, vlen, expires);
+            e = dc_take_reusable(&freelist, need);
+            if (!e)
+                e = (dc_entry *)malloc(need);
+            if (e)
+                dc_entry_fill(e, key, klen, hash, value, vlen, expires);
+        }
+        if (e && dc_shard_link(c, s, e) == 0) {
+            s->sets++;
+            e = NULL;
+        } else {
             __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
             rc = -1;
-        } else {
-            dc_entry_fill(e, key, klen, hash, value, vlen, expires);
-            if (dc_shard_link(c, s, e) == 0) {
-                s->sets++;
-            } else {
-                __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
-                e->next = freelist;
-                freelist = e;
-                rc = -1;
-            }
         }
+    }
+    if (e) { /* not stored */
+        e->next = freelist;
+        freelist = e;
     }
     dc_unlock(&s->lock);
     dc_free_chain(freelist);

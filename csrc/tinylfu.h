@@ -165,11 +165,4 @@ static inline void dc_tinylfu_record(dc_tinylfu *t, uint64_t h)
     }
 }
 
-static inline void dc_tinylfu_clear(dc_tinylfu *t)
-{
-    for (uint64_t i = 0; i < t->nblocks * 64; i++)
-        __atomic_store_n(&t->blocks[i], 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->additions, 0, __ATOMIC_RELAXED);
-}
-
 #endif

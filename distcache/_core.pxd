@@ -12,7 +12,6 @@ cdef extern from "fnv.h" nogil:
     uint32_t dc_fnv32a(const unsigned char *p, size_t n)
     uint64_t dc_fnv64a(const unsigned char *p, size_t n)
     uint64_t dc_hash64(const unsigned char *p, size_t n)
-    uint32_t dc_fmix32(uint32_t h)
 
 
 cdef extern from "lock.h" nogil:
@@ -66,11 +65,9 @@ cdef extern from "lru.h" nogil:
                             uint32_t hash, dc_entry **reclaimed)
     dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
                            const unsigned char *value, uint32_t vlen, double expires)
-    int dc_cache_insert(dc_cache *c, dc_entry *e)
-    int dc_cache_put(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                     const unsigned char *value, uint32_t vlen, double expires)
+    int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                       const unsigned char *value, uint32_t vlen, double expires, dc_entry *built)
     void dc_cache_prefetch(dc_cache *c, uint32_t hash)
-    void dc_cache_prefetch_victim(dc_cache *c, uint32_t hash)
     void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)

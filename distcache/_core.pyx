@@ -445,14 +445,13 @@ cdef class LRUCache:
         if dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
             dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h)
             return False
-        if v.len < LARGE_VALUE:
-            rc = dc_cache_put(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
-        else:
+        e = NULL
+        if v.len >= LARGE_VALUE:
             with nogil:
                 e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
             if e == NULL:
                 raise MemoryError()
-            rc = dc_cache_insert(&self.c, e)
+        rc = dc_cache_store(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires, e)
         if rc < 0:
             raise MemoryError()
         return rc == 0
@@ -501,13 +500,8 @@ cdef class LRUCache:
                     if dc_entry_size(<uint32_t>kv[i].len, <uint64_t>vv[i].len) > self.c.max_bytes:
                         dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h)
                         continue
-                    if vv[i].len < LARGE_VALUE:
-                        rc = dc_cache_put(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
-                                          <uint32_t>vv[i].len, expires)
-                    else:
-                        e = dc_entry_new(kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
-                                         <uint32_t>vv[i].len, expires)
-                        rc = dc_cache_insert(&self.c, e) if e != NULL else -1
+                    rc = dc_cache_store(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
+                                        <uint32_t>vv[i].len, expires, NULL)
                     if rc < 0:
                         oom = True
                         break
