@@ -77,8 +77,37 @@ def test_plain_cache_tracks_nothing(core: ModuleType) -> None:
     c = core.LRUCache(1 << 20)
     assert c.admission is None
     assert c.tracks_frequency is False
+    assert c.frequency_stats() is None
     with pytest.raises(ValueError):
         c.frequency("k")
+
+
+@pytest.mark.parametrize(
+    ("max_bytes", "sample"),
+    [(1, 640), (1 << 14, 640), (1 << 16, 2560), (100_000, 3900), (1 << 40, 10 * 2**24)],
+)
+def test_frequency_sample_size(core: ModuleType, max_bytes: int, sample: int) -> None:
+    c = core.LRUCache(max_bytes, track_frequency=True)
+    assert c.frequency_stats() == {"sample": sample, "additions": 0, "halvings": 0}
+
+
+def test_frequency_stats_count_additions_and_halvings(core: ModuleType) -> None:
+    c = core.LRUCache(1 << 14, track_frequency=True)  # sample 640
+    for i in range(639):
+        c.get(f"k{i % 50}")
+    "k1" in c  # noqa: B015 - not recorded
+    c.delete("k1")
+    c.frequency("k1")
+    assert c.frequency_stats() == {"sample": 640, "additions": 639, "halvings": 0}
+    before = c.frequency("k1")
+    c.get("k1")
+    assert c.frequency_stats() == {"sample": 640, "additions": 0, "halvings": 1}
+    assert c.frequency("k1") < before
+    c.set("k1", b"v")
+    c.set("big", b"x" * 20_000)  # rejected for size: not recorded
+    c.set_many({"a": b"1", "b": b"2"})
+    c.get_many(["a", "zz"])
+    assert c.frequency_stats() == {"sample": 640, "additions": 5, "halvings": 1}
 
 
 def test_track_frequency_without_admission(core: ModuleType) -> None:

@@ -491,7 +491,7 @@ def test_exact_lru_matches_model_one_shard(core: ModuleType) -> None:
 
 
 def test_one_kib_cache_holds_a_900_byte_value(core: ModuleType) -> None:
-    c = core.LRUCache(1024)  # 256 shards: the budget is not split among them
+    c = core.LRUCache(1024, shards=256)  # the budget is not split among the shards
     assert c.set("a", b"x" * 900)
     assert c.get("a") == b"x" * 900
     assert c.set("b", b"y" * 900)  # evicts "a", in whatever shard it lives

@@ -42,13 +42,13 @@ def fast_switching() -> Iterator[None]:
 
 
 def worker(
-    seed: int, cache: Any, small: Any, bloom: Any, sketch: Any, deadline: float, added: list[str]
+    seed: int, caches: list[Any], bloom: Any, sketch: Any, deadline: float, added: list[str]
 ) -> None:
     rng = random.Random(seed)
     while time.monotonic() < deadline:
         key = rng.choice(KEYS)
         op = rng.randrange(14)
-        target = small if rng.random() < 0.3 else cache
+        target = rng.choice(caches)
         if op == 0:
             target.set(key, value_for(key, rng), ttl=rng.choice([None, 0.01, 30.0]))
         elif op == 1:
@@ -70,6 +70,9 @@ def worker(
             assert stats["nbytes"] <= stats["max_bytes"]
             assert target.nbytes <= target.max_bytes
             assert len(target) >= 0
+            if target.tracks_frequency:
+                assert target.frequency(key) >= 0
+                assert target.frequency_stats()["additions"] >= 0
         elif op == 8 and rng.random() < 0.02:
             target.clear()
         elif op == 9:
@@ -92,6 +95,7 @@ def worker(
 def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> None:
     cache = core.LRUCache(20_000, shards=16)  # ~30 entries: eviction on most sets
     small = core.LRUCache(3_000, shards=256)  # mostly empty shards: cross-shard eviction
+    admitting = core.LRUCache(8_000, shards=4, admission="tinylfu")  # SLRU, refusals
     bloom = core.BloomFilter(200, 0.01)
     sketch = core.CountMinSketch(64, 4, halve_every=5_000)
     errors: list[BaseException] = []
@@ -99,7 +103,7 @@ def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> No
 
     def run(seed: int) -> None:
         try:
-            worker(seed, cache, small, bloom, sketch, deadline, added[seed])
+            worker(seed, [cache, small, admitting], bloom, sketch, deadline, added[seed])
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -113,7 +117,7 @@ def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> No
     if errors:
         raise errors[0]
 
-    for c in (cache, small):
+    for c in (cache, small, admitting):
         c._check_invariants()
         stats = c.stats()
         assert c.nbytes <= c.max_bytes
@@ -125,6 +129,7 @@ def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> No
         c._check_invariants()
     assert cache.stats()["evictions"] > 0
     assert small.stats()["evictions"] > 0
+    assert admitting.stats()["admission_rejects"] > 0
     assert 0 < bloom.bits_set <= bloom.nbits
     assert all(key in bloom for keys in added for key in keys)  # no bit was lost
     assert sketch.halvings > 0

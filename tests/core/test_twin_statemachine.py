@@ -207,6 +207,7 @@ class LRUTwins(RuleBasedStateMachine):
         assert self.c.nbytes == self.p.nbytes <= self.c.max_bytes
         present = [name for name in NAMES if name in self.p]
         assert [name for name in NAMES if name in self.c] == present
+        assert self.c.frequency_stats() == self.p.frequency_stats()
         if self.p.tracks_frequency:
             assert [self.c.frequency(k) for k in NAMES] == [self.p.frequency(k) for k in NAMES]
 
