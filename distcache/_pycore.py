@@ -320,7 +320,7 @@ class LRUCache:
         )
         self._default_ttl_given = default_ttl
         # The C core keeps the budget in a uint64_t and caps it at 2**63 bytes.
-        self._max_bytes = min(max_bytes, _MAX_BUDGET)
+        self._max_bytes = min(int(max_bytes), _MAX_BUDGET)
         self._mask = shards - 1
         # Per shard: key bytes -> _Entry, least recent first (the LRU tail is the
         # first item, the head the last), so move_to_end is "make most recent".
@@ -803,6 +803,8 @@ class CountMinSketch:
             raise ValueError(f"depth must be an int in [1, 16], not {depth!r}")
         if not (isinstance(halve_every, int) and halve_every >= 0):
             raise ValueError(f"halve_every must be an int >= 0, not {halve_every!r}")
+        if halve_every > _MASK64:  # the C core keeps it in a uint64_t
+            raise OverflowError(f"halve_every does not fit in 64 bits: {halve_every}")
         self._width = max(16, 1 << (width - 1).bit_length())
         self._depth = depth
         self._halve_every = halve_every
