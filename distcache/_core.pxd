@@ -59,6 +59,8 @@ cdef extern from "lru.h" nogil:
     void dc_cache_record_finish(dc_cache *c, uint64_t fh)
     void dc_cache_free(dc_cache *c)
     dc_shard *dc_cache_shard(dc_cache *c, uint32_t hash)
+    dc_entry *dc_shard_find(const dc_cache *c, const dc_shard *s, const unsigned char *key,
+                            uint32_t klen, uint32_t hash)
     dc_entry *dc_shard_get(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
                            uint32_t hash, dc_entry **reclaimed)
     dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,

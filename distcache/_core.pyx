@@ -56,7 +56,9 @@ cdef extern from *:
         (void)key;
         return dc_fnv32a(p, n);
     #else
-        if (!PyUnicode_CheckExact(key) && !PyBytes_CheckExact(key))
+        /* Only short keys: the memo pins its keys, and 1024 keys of up to
+         * 256 bytes pin at most 256 KiB (64 KiB keys could pin 64 MiB). */
+        if (n > 256 || (!PyUnicode_CheckExact(key) && !PyBytes_CheckExact(key)))
             return dc_fnv32a(p, n);
         /* Fibonacci hashing of the address: pymalloc places same-size
          * objects at the same offsets in every 16 KiB pool, so low bits
@@ -144,6 +146,9 @@ cdef inline double _ttl_seconds(object ttl, str what) except -1.0:
     """A validated ttl: seconds > 0, or 0.0 for no expiry (None or inf)."""
     if ttl is None:
         return 0.0
+    kind = type(ttl)
+    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
+        raise TypeError(f"{what} must be a number, not {kind.__name__}")
     cdef double t = float(ttl)
     if t != t or t <= 0.0:
         raise ValueError(f"{what} must be a positive number of seconds or None, not {ttl!r}")
@@ -258,7 +263,9 @@ cdef class LRUCache:
             dst = PyBytes_AS_STRING(result)
             with nogil:
                 dc_lock(&s.lock)
-                e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
+                # A raw find: the hit was counted a moment ago, when the entry
+                # was live; it is copied even if it expired since.
+                e = dc_shard_find(&self.c, s, k.ptr, <uint32_t>k.len, h)
                 if e != NULL:
                     if e.vlen == n:
                         memcpy(dst, dc_entry_value(e), n)
@@ -412,7 +419,9 @@ cdef class LRUCache:
                         s = dc_cache_shard(&self.c, hashes[i])
                         gone = NULL
                         dc_lock(&s.lock)
-                        e = dc_shard_peek(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i], &gone)
+                        # A raw find: the hit was counted in pass 1, when the
+                        # entry was live; it is copied even if it expired since.
+                        e = dc_shard_find(&self.c, s, views[i].ptr, <uint32_t>views[i].len, hashes[i])
                         if e != NULL and e.vlen == vlens[i]:
                             memcpy(dsts[i], dc_entry_value(e), e.vlen)
                         else:
@@ -459,11 +468,12 @@ cdef class LRUCache:
     def set(self, key, value, ttl=None):
         """Stores a copy of value under key; False when it can never fit."""
         cdef View k, v
-        cdef double expires = self._expires(ttl)
+        cdef double expires
         _key_view(key, &k)
         try:
             _value_view(value, &v)
             try:
+                expires = self._expires(ttl)
                 return self._store(key, &k, &v, expires)
             finally:
                 _release(&v)
@@ -477,8 +487,9 @@ cdef class LRUCache:
         """set for every item; validates every item before storing any."""
         cdef list items = list(mapping.items())
         cdef Py_ssize_t n = len(items), i, nk = 0, nv = 0
-        cdef double expires = self._expires(ttl)
+        cdef double expires
         if n == 0:
+            self._expires(ttl)  # still validated
             return
         cdef View *kv = <View *>PyMem_Malloc(n * sizeof(View))
         cdef View *vv = <View *>PyMem_Malloc(n * sizeof(View))
@@ -494,6 +505,7 @@ cdef class LRUCache:
                 nk += 1
                 _value_view(items[i][1], &vv[i])
                 nv += 1
+            expires = self._expires(ttl)
             with nogil:
                 for i in range(n):
                     h = dc_fnv32a(kv[i].ptr, kv[i].len)
