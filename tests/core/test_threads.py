@@ -133,3 +133,76 @@ def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> No
     assert 0 < bloom.bits_set <= bloom.nbits
     assert all(key in bloom for keys in added for key in keys)  # no bit was lost
     assert sketch.halvings > 0
+
+
+def admission_worker(seed: int, caches: list[Any], deadline: float) -> None:
+    rng = random.Random(seed)
+    hot = KEYS[:40]
+    while time.monotonic() < deadline:
+        c = rng.choice(caches)
+        key = rng.choice(hot) if rng.random() < 0.7 else rng.choice(KEYS)
+        op = rng.randrange(9)
+        if op == 0:
+            value = key.encode() + b"|" + b"x" * rng.randrange(0, 200)
+            assert c.set(key, value) in (True, False)
+        elif op == 1:
+            check_value(key, c.get(key))
+        elif op == 2:
+            for k, v in c.get_many(rng.sample(hot, 4)).items():
+                check_value(k, v)
+        elif op == 3:
+            c.set_many(
+                {k: k.encode() + b"|" + b"x" * rng.randrange(0, 100) for k in rng.sample(KEYS, 3)}
+            )
+        elif op == 4:
+            c.delete(key)
+        elif op == 5:
+            assert isinstance(key in c, bool)
+        elif op == 6:
+            assert 0 <= c.frequency(key) <= 256
+        elif op == 7:
+            for _ in range(rng.randrange(1, 30)):  # a key asked for often: admitted, protected
+                check_value(key, c.get(key))
+        elif rng.random() < 0.01:
+            c.clear()
+
+
+def test_threads_on_small_admission_caches(core: ModuleType, fast_switching: None) -> None:
+    """8 threads on TinyLFU caches with room for a few entries: refusals, protected
+    overflow, cross-shard victims compared under trylock, and halvings (every 640
+    recorded accesses) all race; afterwards the structures are intact."""
+    one_shard = core.LRUCache(2_000, shards=1, admission="tinylfu")
+    many_shards = core.LRUCache(3_000, shards=256, admission="tinylfu")
+    caches = [one_shard, many_shards]
+    errors: list[BaseException] = []
+
+    def run(seed: int) -> None:
+        try:
+            admission_worker(seed, caches, deadline)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    deadline = time.monotonic() + SECONDS
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a worker is stuck"
+    if errors:
+        raise errors[0]
+
+    for c in caches:
+        c._check_invariants()
+        stats = c.stats()
+        assert c.nbytes <= c.max_bytes
+        assert stats["items"] == len(c)
+        assert stats["admission_rejects"] > 0
+        assert stats["evictions"] > 0 and stats["hits"] > 0
+        figures = c.frequency_stats()
+        assert figures["halvings"] > 0
+        assert 0 <= figures["additions"] < figures["sample"]
+        for key in KEYS:
+            check_value(key, c.get(key))
+            assert 0 <= c.frequency(key) <= 256
+        c._check_invariants()
