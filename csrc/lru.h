@@ -406,7 +406,9 @@ static inline void dc_shard_touch(dc_cache *c, dc_shard *s, dc_entry *e)
         dc_list_push_head(&s->phead, &s->ptail, e);
         e->flags |= DC_PROTECTED;
         s->pbytes += dc_entry_bytes(e);
-        while (s->pbytes * 100 > (c->max_bytes / c->nshards) * DC_PROTECTED_PCT) {
+        /* 128-bit: budgets near 2**63 bytes would overflow the products. */
+        while ((unsigned __int128)s->pbytes * 100 >
+               (unsigned __int128)(c->max_bytes / c->nshards) * DC_PROTECTED_PCT) {
             dc_entry *d = s->ptail;
             dc_list_unlink(&s->phead, &s->ptail, d);
             s->pbytes -= dc_entry_bytes(d);
