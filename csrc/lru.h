@@ -463,29 +463,6 @@ static inline int dc_shard_link(dc_cache *c, dc_shard *s, dc_entry *e)
     return 0;
 }
 
-/* Looks a key up as `get` does: counts a hit or a miss, reclaims an expired
- * entry (returned through *reclaimed for the caller to free), and makes a
- * hit the most recent entry. */
-static inline dc_entry *dc_shard_get(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
-                                     uint32_t hash, dc_entry **reclaimed)
-{
-    dc_entry *e = dc_shard_find(c, s, key, klen, hash);
-    double now = 0.0;
-    if (e && dc_entry_expired(e, &now)) {
-        dc_shard_unlink(c, s, e);
-        s->expirations++;
-        *reclaimed = e;
-        e = NULL;
-    }
-    if (!e) {
-        s->misses++;
-        return NULL;
-    }
-    s->hits++;
-    dc_shard_touch(c, s, e);
-    return e;
-}
-
 /* Finds a live entry without counting or touching; reclaims an expired one. */
 static inline dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
                                       uint32_t hash, dc_entry **reclaimed)
@@ -498,6 +475,22 @@ static inline dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned c
         *reclaimed = e;
         return NULL;
     }
+    return e;
+}
+
+/* Looks a key up as `get` does: counts a hit or a miss, reclaims an expired
+ * entry (returned through *reclaimed for the caller to free), and makes a
+ * hit the most recent entry. */
+static inline dc_entry *dc_shard_get(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
+                                     uint32_t hash, dc_entry **reclaimed)
+{
+    dc_entry *e = dc_shard_peek(c, s, key, klen, hash, reclaimed);
+    if (!e) {
+        s->misses++;
+        return NULL;
+    }
+    s->hits++;
+    dc_shard_touch(c, s, e);
     return e;
 }
 
