@@ -6,7 +6,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -39,6 +39,28 @@ def fast_switching() -> Iterator[None]:
     sys.setswitchinterval(1e-5)
     yield
     sys.setswitchinterval(old)
+
+
+def run_workers(work: Callable[[int, float], None]) -> None:
+    """Runs work(seed, deadline) on THREADS threads for SECONDS; re-raises the
+    first exception of any of them and fails if one is still running after."""
+    errors: list[BaseException] = []
+
+    def run(seed: int) -> None:
+        try:
+            work(seed, deadline)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    deadline = time.monotonic() + SECONDS
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a worker is stuck"
+    if errors:
+        raise errors[0]
 
 
 def worker(
@@ -98,24 +120,12 @@ def test_threads_hammer_everything(core: ModuleType, fast_switching: None) -> No
     admitting = core.LRUCache(8_000, shards=4, admission="tinylfu")  # SLRU, refusals
     bloom = core.BloomFilter(200, 0.01)
     sketch = core.CountMinSketch(64, 4, halve_every=5_000)
-    errors: list[BaseException] = []
     added: list[list[str]] = [[] for _ in range(THREADS)]
-
-    def run(seed: int) -> None:
-        try:
-            worker(seed, [cache, small, admitting], bloom, sketch, deadline, added[seed])
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    deadline = time.monotonic() + SECONDS
-    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a worker is stuck"
-    if errors:
-        raise errors[0]
+    run_workers(
+        lambda seed, deadline: worker(
+            seed, [cache, small, admitting], bloom, sketch, deadline, added[seed]
+        )
+    )
 
     for c in (cache, small, admitting):
         c._check_invariants()
@@ -174,23 +184,7 @@ def test_threads_on_small_admission_caches(core: ModuleType, fast_switching: Non
     one_shard = core.LRUCache(2_000, shards=1, admission="tinylfu")
     many_shards = core.LRUCache(3_000, shards=256, admission="tinylfu")
     caches = [one_shard, many_shards]
-    errors: list[BaseException] = []
-
-    def run(seed: int) -> None:
-        try:
-            admission_worker(seed, caches, deadline)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    deadline = time.monotonic() + SECONDS
-    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a worker is stuck"
-    if errors:
-        raise errors[0]
+    run_workers(lambda seed, deadline: admission_worker(seed, caches, deadline))
 
     for c in caches:
         c._check_invariants()
