@@ -19,7 +19,11 @@ static inline int dc_bloom_init(dc_bloom *b, uint64_t nbits, uint32_t nhashes)
 {
     b->nbits = nbits;
     b->nhashes = nhashes;
-    b->words = (uint64_t *)calloc(nbits / 64, sizeof(uint64_t));
+    b->words = NULL;
+    if (nbits < 64 || nbits % 64 || nhashes == 0)
+        return -1;
+    /* calloc checks nbits / 64 * 8 for overflow itself. */
+    b->words = (uint64_t *)calloc((size_t)(nbits / 64), sizeof(uint64_t));
     return b->words ? 0 : -1;
 }
 

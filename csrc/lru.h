@@ -203,6 +203,8 @@ static inline uint32_t dc_cache_next_tick(dc_cache *c)
 static inline int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
 {
     memset(c, 0, sizeof(*c));
+    if (nshards == 0 || (nshards & (nshards - 1)) || nshards > 65536)
+        return -1;
     c->shards = (dc_shard *)calloc(nshards, sizeof(dc_shard));
     if (!c->shards)
         return -1;
@@ -295,6 +297,9 @@ static inline dc_entry *dc_shard_find(const dc_cache *c, const dc_shard *s, cons
 /* Doubles the index. Returns -1 (index unchanged) when memory is short. */
 static inline int dc_shard_grow(const dc_cache *c, dc_shard *s)
 {
+    /* The index size is a uint32_t power of two: 2**31 slots at most. */
+    if (s->smask >= (UINT32_C(1) << 30))
+        return -1;
     uint32_t n = (s->smask + 1) * 2;
     uint32_t *tags = (uint32_t *)calloc(n, sizeof(uint32_t));
     dc_entry **slots = (dc_entry **)malloc((size_t)n * sizeof(dc_entry *));
@@ -446,8 +451,8 @@ static inline void dc_shard_unlink(dc_cache *c, dc_shard *s, dc_entry *e)
 static inline int dc_shard_link(dc_cache *c, dc_shard *s, dc_entry *e)
 {
     /* At most 80% full: probes stay short and always end at an empty slot. */
-    if ((uint64_t)(s->count + 1) * 5 > (uint64_t)(s->smask + 1) * 4) {
-        if (dc_shard_grow(c, s) < 0 && s->count + 1 >= s->smask)
+    if (((uint64_t)s->count + 1) * 5 > ((uint64_t)s->smask + 1) * 4) {
+        if (dc_shard_grow(c, s) < 0 && (uint64_t)s->count + 1 >= s->smask)
             return -1;
     }
     uint32_t t = dc_tag(e->hash), i = dc_bucket_of(c, t, s->smask);
@@ -537,50 +542,61 @@ static inline dc_entry *dc_cache_evict_other(dc_cache *c, uint32_t own, const ui
     return v;
 }
 
+/* dc_cache_reserve's results. */
+#define DC_RESERVED 0
+#define DC_REFUSED -1 /* TinyLFU: the newcomer is rarer than the first victim */
+#define DC_RETRY 1    /* other shards busy: drop the own lock, yield, start again */
+
 /* Reserves `size` bytes of the global budget, evicting as docs/internals.md
- * says; the lock of shard `si` is held. With a `newcomer` frequency hash
- * (admission on and a new key), the first victim must be estimated rarer,
- * else nothing is reserved and -1 returned. Evicted entries are chained through
- * next onto *freelist for the caller to free after unlocking. Bytes of
- * victims from the own shard are released in the same atomic operation that
- * reserves the new entry's (one locked instruction instead of one per
- * victim); until then nbytes over-counts, which keeps nbytes <= max_bytes. */
+ * says; the lock of shard `si` is held. While *screen is set (admission on
+ * and a new key), the first victim must be estimated rarer than the
+ * newcomer `fh`, else nothing is reserved and DC_REFUSED returned; the first
+ * eviction clears *screen. Evicted entries are chained through next onto
+ * *freelist for the caller to free after unlocking.
+ *
+ * Bytes of victims from the own shard are released in the same atomic
+ * operation that reserves the new entry's (one locked instruction instead of
+ * one per victim); until then nbytes over-counts, which keeps nbytes <=
+ * max_bytes. They are given back before any other shard is looked at, and
+ * the function never waits: when the victims it needs are in shards locked
+ * by other threads it returns DC_RETRY holding no bytes, and the caller
+ * drops its own lock before trying again. Waiting here with the own lock
+ * and the freed bytes held livelocked two threads whose shards were each
+ * other's only victims (each held what the other needed);
+ * tests/model/reserve_model.py checks every interleaving of the protocol. */
 static inline int dc_cache_reserve(dc_cache *c, uint32_t si, uint64_t size, dc_entry **freelist,
-                                   const uint64_t *newcomer)
+                                   uint64_t fh, int *screen)
 {
     dc_shard *s = &c->shards[si];
     uint64_t freed = 0;
-    int refused = 0;
     for (;;) {
         uint64_t cur = __atomic_load_n(&c->nbytes, __ATOMIC_RELAXED);
         if (cur - freed + size <= c->max_bytes) {
             if (__atomic_compare_exchange_n(&c->nbytes, &cur, cur - freed + size, 1, __ATOMIC_RELAXED,
                                             __ATOMIC_RELAXED))
-                return 0;
+                return DC_RESERVED;
             continue;
         }
         dc_entry *v;
         if ((v = dc_shard_victim(s)) != NULL) {
-            if (newcomer && !dc_cache_admits(c, *newcomer, v))
-                return -1; /* nothing evicted yet: freed == 0 */
+            if (*screen && !dc_cache_admits(c, fh, v))
+                return DC_REFUSED; /* nothing evicted yet: freed == 0 */
             freed += dc_shard_detach(c, s, v);
             s->evictions++;
+        } else if (freed) {
+            __atomic_fetch_sub(&c->nbytes, freed, __ATOMIC_RELAXED);
+            freed = 0;
+            continue;
         } else {
-            v = dc_cache_evict_other(c, si, newcomer, &refused);
-            if (refused) {
-                if (freed)
-                    __atomic_fetch_sub(&c->nbytes, freed, __ATOMIC_RELAXED);
-                return -1;
-            }
-            if (!v) {
-                /* Other shards are busy (their owners are inserting and will
-                 * evict from their own lists) or bytes are in flight. */
-                sched_yield();
-                continue;
-            }
+            int refused = 0;
+            v = dc_cache_evict_other(c, si, *screen ? &fh : NULL, &refused);
+            if (refused)
+                return DC_REFUSED;
+            if (!v)
+                return DC_RETRY; /* other shards busy, or bytes in flight */
         }
         /* Admission compares the newcomer with the first victim only. */
-        newcomer = NULL;
+        *screen = 0;
         v->next = *freelist;
         *freelist = v;
     }
@@ -663,54 +679,67 @@ static inline dc_entry *dc_take_reusable(dc_entry **freelist, size_t need)
  * the cache. Otherwise the entry is built under the shard lock after
  * eviction, in the block of an evicted or replaced entry when one fits (a
  * set with eviction then costs no malloc and no free), else in a new one.
- * Returns 0 when stored, 1 when TinyLFU refused it, -1 out of memory. */
+ * `force` skips admission (an explicit write, not a load). Returns 0 when
+ * stored, 1 when TinyLFU refused it, -1 out of memory. */
 static inline int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
                                  const unsigned char *value, uint32_t vlen, double expires,
-                                 dc_entry *built)
+                                 dc_entry *built, int force)
 {
     uint32_t si = hash & c->mask;
     dc_shard *s = &c->shards[si];
-    dc_entry *freelist = NULL;
     uint64_t size = dc_entry_size(klen, vlen);
-    int rc = 0;
-    dc_cache_record(c, hash, klen);
-    dc_lock(&s->lock);
-    dc_entry *old = dc_shard_find(c, s, key, klen, hash);
-    if (old) {
-        dc_shard_unlink(c, s, old);
-        old->next = freelist;
-        freelist = old;
-    }
-    /* An update is not a newcomer: only new keys face admission. */
     uint64_t fh = dc_freq_hash(hash, klen);
-    dc_entry *e = built;
-    if (dc_cache_reserve(c, si, size, &freelist, (c->admit && !old) ? &fh : NULL) < 0) {
-        s->admission_rejects++;
-        rc = 1;
-    } else {
-        if (!e) {
-            size_t need = dc_entry_block(klen, vlen, expires);
-            e = dc_take_reusable(&freelist, need);
-            if (!e)
-                e = (dc_entry *)malloc(need);
-            if (e)
-                dc_entry_fill(e, key, klen, hash, value, vlen, expires);
+    /* Only new keys face admission: an update is not a newcomer. Cleared
+     * for good by the first eviction or by finding the key present. */
+    int screen = c->admit && !force;
+    dc_cache_record(c, hash, klen);
+    for (;;) {
+        dc_entry *freelist = NULL;
+        int rc = 0;
+        dc_lock(&s->lock);
+        dc_entry *old = dc_shard_find(c, s, key, klen, hash);
+        if (old) {
+            dc_shard_unlink(c, s, old);
+            old->next = freelist;
+            freelist = old;
+            screen = 0;
         }
-        if (e && dc_shard_link(c, s, e) == 0) {
-            s->sets++;
-            e = NULL;
+        dc_entry *e = built;
+        int r = dc_cache_reserve(c, si, size, &freelist, fh, &screen);
+        if (r == DC_RETRY) {
+            dc_unlock(&s->lock);
+            dc_free_chain(freelist);
+            sched_yield();
+            continue;
+        }
+        if (r == DC_REFUSED) {
+            s->admission_rejects++;
+            rc = 1;
         } else {
-            __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
-            rc = -1;
+            if (!e) {
+                size_t need = dc_entry_block(klen, vlen, expires);
+                e = dc_take_reusable(&freelist, need);
+                if (!e)
+                    e = (dc_entry *)malloc(need);
+                if (e)
+                    dc_entry_fill(e, key, klen, hash, value, vlen, expires);
+            }
+            if (e && dc_shard_link(c, s, e) == 0) {
+                s->sets++;
+                e = NULL;
+            } else {
+                __atomic_fetch_sub(&c->nbytes, size, __ATOMIC_RELAXED);
+                rc = -1;
+            }
         }
+        if (e) { /* not stored */
+            e->next = freelist;
+            freelist = e;
+        }
+        dc_unlock(&s->lock);
+        dc_free_chain(freelist);
+        return rc;
     }
-    if (e) { /* not stored */
-        e->next = freelist;
-        freelist = e;
-    }
-    dc_unlock(&s->lock);
-    dc_free_chain(freelist);
-    return rc;
 }
 
 /* A set whose entry can never fit: drop the key's old value, count it. */

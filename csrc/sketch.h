@@ -11,6 +11,7 @@
 #define DC_SKETCH_H
 
 #include <stdint.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -31,7 +32,12 @@ static inline int dc_sketch_init(dc_sketch *s, uint64_t width, uint32_t depth, u
     s->halve_every = halve_every;
     s->halvings = 0;
     s->halving = 0;
-    s->counters = (uint32_t *)calloc(width * depth, sizeof(uint32_t));
+    s->counters = NULL;
+    /* width * depth * 4 must not wrap: 2**62 counters of 4 bytes is 2**64
+     * bytes, which wrapped to a tiny block that the first add overran. */
+    if (width == 0 || depth == 0 || width > SIZE_MAX / sizeof(uint32_t) / depth)
+        return -1;
+    s->counters = (uint32_t *)calloc((size_t)(width * depth), sizeof(uint32_t));
     return s->counters ? 0 : -1;
 }
 

@@ -58,6 +58,11 @@ static inline uint64_t dc_pow2_at_least(uint64_t n)
  * per 8 keys, i.e. 8 bytes per key, as Caffeine's sketch. */
 static inline int dc_tinylfu_init(dc_tinylfu *t, uint64_t entries)
 {
+    t->blocks = NULL;
+    /* Bounds every product below (callers size for at most 2**24 keys);
+     * dc_pow2_at_least would loop forever past 2**63. */
+    if (entries > (UINT64_MAX >> 8))
+        return -1;
     if (entries < 64)
         entries = 64;
     t->nblocks = dc_pow2_at_least(entries) / 8;

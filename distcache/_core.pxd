@@ -68,7 +68,8 @@ cdef extern from "lru.h" nogil:
     dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
                            const unsigned char *value, uint32_t vlen, double expires)
     int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                       const unsigned char *value, uint32_t vlen, double expires, dc_entry *built)
+                       const unsigned char *value, uint32_t vlen, double expires, dc_entry *built,
+                       int force)
     void dc_cache_prefetch(dc_cache *c, uint32_t hash)
     void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)

@@ -7,6 +7,8 @@ docs/internals.md; distcache/_pycore.py is the pure-Python twin.
 
 import math
 
+from distcache import _contract
+
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_CheckBuffer, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -105,10 +107,7 @@ cdef inline int _key_view(object key, View *v) except -1:
     elif PyUnicode_Check(key):
         v.ptr = <const unsigned char *>PyUnicode_AsUTF8AndSize(key, &v.len)
     elif PyObject_CheckBuffer(key):
-        PyObject_GetBuffer(key, &v.buf, PyBUF_SIMPLE)
-        v.has_buf = True
-        v.ptr = <const unsigned char *>v.buf.buf
-        v.len = v.buf.len
+        _get_buffer(key, v, "key must be str or bytes-like")
     else:
         raise TypeError(f"key must be str or bytes-like, not {type(key).__name__}")
     if v.len > DC_MAX_KEY_LEN:
@@ -124,15 +123,25 @@ cdef inline int _value_view(object value, View *v) except -1:
         v.ptr = <const unsigned char *>PyBytes_AS_STRING(value)
         v.len = PyBytes_GET_SIZE(value)
     elif PyObject_CheckBuffer(value) and not PyUnicode_Check(value):
-        PyObject_GetBuffer(value, &v.buf, PyBUF_SIMPLE)
-        v.has_buf = True
-        v.ptr = <const unsigned char *>v.buf.buf
-        v.len = v.buf.len
+        _get_buffer(value, v, "value must be bytes-like")
     else:
         raise TypeError(f"value must be bytes-like, not {type(value).__name__}")
     if <uint64_t>v.len > UINT32_MAX:
         _release(v)
         raise ValueError(f"value is {v.len} bytes; the limit is {UINT32_MAX}")
+    return 0
+
+
+cdef int _get_buffer(object obj, View *v, str what) except -1:
+    """Points v at a C-contiguous buffer; any other buffer is a TypeError."""
+    try:
+        PyObject_GetBuffer(obj, &v.buf, PyBUF_SIMPLE)
+    except BufferError:
+        raise TypeError(f"{what} (C-contiguous), not a non-contiguous "
+                        f"{type(obj).__name__}") from None
+    v.has_buf = True
+    v.ptr = <const unsigned char *>v.buf.buf
+    v.len = v.buf.len
     return 0
 
 
@@ -146,76 +155,82 @@ cdef inline double _ttl_seconds(object ttl, str what) except -1.0:
     """A validated ttl: seconds > 0, or 0.0 for no expiry (None or inf)."""
     if ttl is None:
         return 0.0
-    kind = type(ttl)
-    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
-        raise TypeError(f"{what} must be a number, not {kind.__name__}")
-    cdef double t = float(ttl)
-    if t != t or t <= 0.0:
-        raise ValueError(f"{what} must be a positive number of seconds or None, not {ttl!r}")
+    cdef double t
+    # Floats and small ints are checked inline (a set with a ttl is common);
+    # anything else, and every error, goes through the shared rule.
+    if type(ttl) is float:
+        t = ttl
+    elif type(ttl) is int and 0 < ttl < 2**53:
+        t = ttl
+    else:
+        t = _contract.check_ttl(ttl, what)
+    if not t > 0.0:  # zero, negative or NaN
+        _contract.check_ttl(ttl, what)
     if t == _INF:
         return 0.0
     return t
 
 
-_ADMISSIONS = (None, "tinylfu")
-
-
-def _default_shards(max_bytes):
-    """256 shards, fewer below 2 MiB so that each keeps at least 8 KiB.
-
-    A shard orders only its own keys: with a handful of entries per shard
-    eviction approaches random, and a 180 KiB cache over 256 shards hit
-    1.4 points below an exact LRU on Zipf(0.99) (8 shards: equal).
-    """
-    n = 1
-    while n < 256 and n * 2 * 8192 <= max_bytes:
-        n *= 2
-    return n
-
-
-def _tracked_entries(max_bytes):
-    """How many keys the frequency estimate is sized for (docs/internals.md)."""
-    return min(max(max_bytes // 256, 64), 1 << 24)
-
-
-cdef inline bint _is_power_of_two(long n):
-    return n > 0 and (n & (n - 1)) == 0
+_default_shards = _contract.default_shards
 
 
 cdef class LRUCache:
     """A byte-budgeted LRU cache of bytes values in C memory, split into shards."""
 
+    # c.shards is NULL until __init__ has run: every method checks it
+    # (_ready), so an instance made by __new__ alone raises instead of
+    # dereferencing it.
     cdef dc_cache c
     cdef double _default_ttl  # 0.0 = no expiry
     cdef readonly object default_ttl
     cdef readonly object admission
 
-    def __cinit__(self, max_bytes, default_ttl=None, *, shards=None, admission=None,
-                  track_frequency=False):
+    def __cinit__(self, *args, **kwargs):
+        # Construction is __init__'s, so that subclasses may have signatures
+        # of their own and call super().__init__() as with any class.
         memset(&self.c, 0, sizeof(dc_cache))
-        if not isinstance(max_bytes, int) or max_bytes <= 0:
-            raise ValueError(f"max_bytes must be a positive int, not {max_bytes!r}")
-        if shards is None and isinstance(max_bytes, int) and max_bytes > 0:
-            shards = _default_shards(max_bytes)
-        if not isinstance(shards, int) or not 1 <= shards <= 65536 or not _is_power_of_two(shards):
-            raise ValueError(f"shards must be a power of two in [1, 65536], not {shards!r}")
-        self._default_ttl = _ttl_seconds(default_ttl, "default_ttl")
-        self.default_ttl = default_ttl
-        if max_bytes > 2**63:
-            max_bytes = 2**63
-        if admission not in _ADMISSIONS:
-            raise ValueError(f"admission must be one of {_ADMISSIONS!r}, not {admission!r}")
-        self.admission = admission
-        if dc_cache_init(&self.c, <uint64_t>max_bytes, <uint32_t>shards) < 0:
-            dc_cache_free(&self.c)
+
+    def __init__(self, max_bytes, default_ttl=None, *, shards=None, admission=None,
+                 track_frequency=False):
+        if self.c.shards != NULL:
+            _contract.already_initialised(self)
+        max_bytes = _contract.check_max_bytes(max_bytes)
+        shards = _contract.check_shards(shards, max_bytes)
+        cdef double default_seconds = _ttl_seconds(default_ttl, "default_ttl")
+        _contract.check_admission(admission)
+        cdef dc_cache c
+        if dc_cache_init(&c, <uint64_t>max_bytes, <uint32_t>shards) < 0:
+            dc_cache_free(&c)
             raise MemoryError()
         if admission is not None or track_frequency:
-            if dc_cache_track(&self.c, _tracked_entries(max_bytes), admission is not None) < 0:
-                dc_cache_free(&self.c)
+            if dc_cache_track(&c, _contract.tracked_entries(max_bytes), admission is not None) < 0:
+                dc_cache_free(&c)
                 raise MemoryError()
+        self._default_ttl = default_seconds
+        self.default_ttl = default_ttl
+        self.admission = admission
+        self.c = c
 
     def __dealloc__(self):
         dc_cache_free(&self.c)
+
+    @cython.final
+    cdef inline int _ready(self) except -1:
+        if self.c.shards == NULL:
+            _contract.not_initialised(self)
+        return 0
+
+    def __iter__(self):
+        _contract.refuse_iter(self)
+
+    def __copy__(self):
+        _contract.refuse_copy(self)
+
+    def __deepcopy__(self, memo):
+        _contract.refuse_copy(self)
+
+    def __reduce_ex__(self, protocol):
+        _contract.refuse_copy(self)
 
     @cython.final
     cdef inline double _expires(self, object ttl) except -1.0:
@@ -226,6 +241,7 @@ cdef class LRUCache:
 
     @cython.final
     cdef object _get(self, object key, View *k, object default):
+        self._ready()
         cdef uint32_t h = dc_memo_fnv32a(key, k.ptr, k.len)
         cdef dc_shard *s = dc_cache_shard(&self.c, h)
         cdef dc_entry *gone = NULL
@@ -323,6 +339,7 @@ cdef class LRUCache:
         cdef dc_entry *e
         cdef uint32_t n = 0
         cdef bint found = False
+        self._ready()
         _key_view(key, &k)
         try:
             with nogil:
@@ -355,6 +372,7 @@ cdef class LRUCache:
 
     def __contains__(self, key):
         cdef View k
+        self._ready()
         _key_view(key, &k)
         try:
             return bool(dc_cache_contains(&self.c, k.ptr, <uint32_t>k.len,
@@ -364,6 +382,7 @@ cdef class LRUCache:
 
     def get_many(self, keys):
         """A dict of the keys found, keyed by the key objects as given."""
+        self._ready()
         cdef list ks = list(keys)
         cdef Py_ssize_t n = len(ks), i, nviews = 0
         cdef dict out = {}
@@ -381,9 +400,16 @@ cdef class LRUCache:
         try:
             if not views or not hashes or not vlens or not dsts:
                 raise MemoryError()
+            # Every key is checked before any is looked up: a key that cannot
+            # key the result dict (a bytearray) must not count a hit first.
             for i in range(n):
                 _key_view(ks[i], &views[i])
                 nviews += 1
+                if not PyBytes_CheckExact(ks[i]) and not PyUnicode_Check(ks[i]):
+                    try:
+                        hash(ks[i])
+                    except (TypeError, ValueError):  # ValueError: a writable memoryview
+                        _contract.unhashable_key(ks[i])
             # Pass 1, GIL held: what get does for each key, copying values
             # under BATCH_VALUE at once; larger ones are only sized here.
             for i in range(n):
@@ -446,7 +472,7 @@ cdef class LRUCache:
     # ------------------------------------------------------------ writes
 
     @cython.final
-    cdef bint _store(self, object key, View *k, View *v, double expires) except -1:
+    cdef bint _store(self, object key, View *k, View *v, double expires, bint force) except -1:
         cdef uint32_t h = dc_memo_peek_fnv32a(key, k.ptr, k.len)
         cdef dc_entry *e
         cdef int rc
@@ -460,21 +486,27 @@ cdef class LRUCache:
                 e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
             if e == NULL:
                 raise MemoryError()
-        rc = dc_cache_store(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires, e)
+        rc = dc_cache_store(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires, e,
+                            force)
         if rc < 0:
             raise MemoryError()
         return rc == 0
 
-    def set(self, key, value, ttl=None):
-        """Stores a copy of value under key; False when it can never fit."""
+    def set(self, key, value, ttl=None, *, force=False):
+        """Stores a copy of value under key; False when not stored.
+
+        False when the entry is larger than the whole budget, or when TinyLFU
+        admission refused a new key; force=True stores past admission.
+        """
         cdef View k, v
         cdef double expires
+        self._ready()
         _key_view(key, &k)
         try:
             _value_view(value, &v)
             try:
                 expires = self._expires(ttl)
-                return self._store(key, &k, &v, expires)
+                return self._store(key, &k, &v, expires, force)
             finally:
                 _release(&v)
         finally:
@@ -483,9 +515,11 @@ cdef class LRUCache:
     def __setitem__(self, key, value):
         self.set(key, value)
 
-    def set_many(self, mapping, ttl=None):
+    def set_many(self, mapping, ttl=None, *, force=False):
         """set for every item; validates every item before storing any."""
-        cdef list items = list(mapping.items())
+        self._ready()
+        cdef list items = _contract.items_of(mapping)
+        cdef bint forced = force
         cdef Py_ssize_t n = len(items), i, nk = 0, nv = 0
         cdef double expires
         if n == 0:
@@ -513,7 +547,7 @@ cdef class LRUCache:
                         dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h)
                         continue
                     rc = dc_cache_store(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
-                                        <uint32_t>vv[i].len, expires, NULL)
+                                        <uint32_t>vv[i].len, expires, NULL, forced)
                     if rc < 0:
                         oom = True
                         break
@@ -530,6 +564,7 @@ cdef class LRUCache:
     def delete(self, key):
         """Removes key; True when a live entry was there."""
         cdef View k
+        self._ready()
         _key_view(key, &k)
         try:
             return bool(dc_cache_delete(&self.c, k.ptr, <uint32_t>k.len,
@@ -543,27 +578,32 @@ cdef class LRUCache:
 
     def clear(self):
         """Removes every entry; the counters stay."""
+        self._ready()
         with nogil:
             dc_cache_clear(&self.c)
 
     # ------------------------------------------------------------ figures
 
     def __len__(self):
+        self._ready()
         return dc_cache_count(&self.c)
 
     @property
     def nbytes(self):
         """Bytes charged for the stored entries (key + value + ENTRY_OVERHEAD each)."""
+        self._ready()
         return dc_cache_nbytes(&self.c)
 
     @property
     def max_bytes(self):
         """The byte budget."""
+        self._ready()
         return self.c.max_bytes
 
     @property
     def shards(self):
         """The number of shards."""
+        self._ready()
         return self.c.nshards
 
     def stats(self):
@@ -572,6 +612,7 @@ cdef class LRUCache:
         cdef uint64_t items = 0
         cdef uint32_t i
         cdef dc_shard *s
+        self._ready()
         memset(t, 0, sizeof(t))
         for i in range(self.c.nshards):
             s = &self.c.shards[i]
@@ -596,6 +637,7 @@ cdef class LRUCache:
     def frequency(self, key):
         """The estimated recent access count of key (TinyLFU's estimate)."""
         cdef View k
+        self._ready()
         if self.c.freq == NULL:
             raise ValueError("this cache tracks no frequencies: create it with "
                              "admission='tinylfu' or track_frequency=True")
@@ -608,10 +650,12 @@ cdef class LRUCache:
     @property
     def tracks_frequency(self):
         """Whether every get and set feeds a frequency estimate."""
+        self._ready()
         return self.c.freq != NULL
 
     def frequency_stats(self):
         """The frequency estimate's figures (sample, additions, halvings), or None."""
+        self._ready()
         if self.c.freq == NULL:
             return None
         return {"sample": self.c.freq.sample, "additions": self.c.freq.additions,
@@ -619,11 +663,14 @@ cdef class LRUCache:
 
     def _check_invariants(self):
         """Verifies index, lists and byte counts (debug; quiescent caches)."""
+        self._ready()
         cdef const char *err = dc_cache_check(&self.c)
         if err != NULL:
             raise AssertionError((<bytes>err).decode())
 
     def __repr__(self):
+        if self.c.shards == NULL:
+            return "<LRUCache (not initialised)>"
         return (f"<LRUCache items={len(self)} nbytes={self.nbytes} "
                 f"max_bytes={self.max_bytes} shards={self.shards}>")
 
@@ -634,40 +681,48 @@ cdef object _MISSING = object()
 # ------------------------------------------------------------------ bloom
 
 
-def _bloom_geometry(capacity, error_rate):
-    """(nbits, nhashes) for a capacity and error rate (docs/internals.md)."""
-    nbits = math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2)
-    nbits = (nbits + 63) // 64 * 64
-    nhashes = max(1, math.floor(nbits / capacity * math.log(2) + 0.5))
-    return nbits, nhashes
-
-
 cdef class BloomFilter:
     """A bloom filter of bytes keys with bits in C memory; thread-safe."""
 
+    # b.words is NULL until __init__ has run (see LRUCache).
     cdef dc_bloom b
     cdef readonly object capacity
     cdef readonly double error_rate
 
-    def __cinit__(self, capacity, error_rate=0.01):
+    def __cinit__(self, *args, **kwargs):
         self.b.words = NULL
-        if not isinstance(capacity, int) or capacity <= 0:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        error_rate = float(error_rate)
-        if not 0.0 < error_rate < 1.0:
-            raise ValueError(f"error_rate must be in (0, 1), not {error_rate!r}")
-        nbits, nhashes = _bloom_geometry(capacity, error_rate)
-        self.capacity = capacity
-        self.error_rate = error_rate
+
+    def __init__(self, capacity, error_rate=0.01):
+        if self.b.words != NULL:
+            _contract.already_initialised(self)
+        nbits, nhashes, rate = _contract.bloom_geometry(capacity, error_rate)
         if dc_bloom_init(&self.b, nbits, nhashes) < 0:
             raise MemoryError()
+        self.capacity = capacity
+        self.error_rate = rate
 
     def __dealloc__(self):
         dc_bloom_free(&self.b)
 
+    @cython.final
+    cdef inline int _ready(self) except -1:
+        if self.b.words == NULL:
+            _contract.not_initialised(self)
+        return 0
+
+    def __copy__(self):
+        _contract.refuse_copy(self)
+
+    def __deepcopy__(self, memo):
+        _contract.refuse_copy(self)
+
+    def __reduce_ex__(self, protocol):
+        _contract.refuse_copy(self)
+
     def add(self, key):
         """Adds key; True when it was (possibly) there already."""
         cdef View k
+        self._ready()
         _key_view(key, &k)
         try:
             return bool(dc_bloom_add(&self.b, dc_hash64(k.ptr, k.len)))
@@ -676,6 +731,7 @@ cdef class BloomFilter:
 
     def __contains__(self, key):
         cdef View k
+        self._ready()
         _key_view(key, &k)
         try:
             return bool(dc_bloom_contains(&self.b, dc_hash64(k.ptr, k.len)))
@@ -684,6 +740,7 @@ cdef class BloomFilter:
 
     def add_many(self, keys):
         """Adds every key; validates them all first, so a bad one adds none."""
+        self._ready()
         cdef list ks = list(keys)
         cdef Py_ssize_t n = len(ks), i, nviews = 0
         if n == 0:
@@ -705,26 +762,31 @@ cdef class BloomFilter:
 
     def clear(self):
         """Unsets every bit."""
+        self._ready()
         dc_bloom_clear(&self.b)
 
     @property
     def nbits(self):
         """Size of the bit array."""
+        self._ready()
         return self.b.nbits
 
     @property
     def nhashes(self):
         """Bits set per key."""
+        self._ready()
         return self.b.nhashes
 
     @property
     def bits_set(self):
         """Bits currently set."""
+        self._ready()
         return dc_bloom_bits_set(&self.b)
 
     @property
     def approx_count(self):
         """Estimated number of distinct keys added."""
+        self._ready()
         cdef uint64_t x = dc_bloom_bits_set(&self.b)
         if x >= self.b.nbits:
             return self.b.nbits
@@ -734,9 +796,12 @@ cdef class BloomFilter:
     @property
     def estimated_fp_rate(self):
         """The false-positive rate at the current fill."""
+        self._ready()
         return (dc_bloom_bits_set(&self.b) / float(self.b.nbits)) ** self.b.nhashes
 
     def __repr__(self):
+        if self.b.words == NULL:
+            return "<BloomFilter (not initialised)>"
         return f"<BloomFilter capacity={self.capacity} nbits={self.nbits} nhashes={self.nhashes}>"
 
 
@@ -746,30 +811,42 @@ cdef class BloomFilter:
 cdef class CountMinSketch:
     """A count-min sketch (conservative update, periodic halving); thread-safe."""
 
+    # s.counters is NULL until __init__ has run (see LRUCache).
     cdef dc_sketch s
 
-    def __cinit__(self, width, depth=4, *, halve_every=0):
+    def __cinit__(self, *args, **kwargs):
         self.s.counters = NULL
-        if not isinstance(width, int) or width <= 0:
-            raise ValueError(f"width must be a positive int, not {width!r}")
-        if not isinstance(depth, int) or not 1 <= depth <= 16:
-            raise ValueError(f"depth must be an int in [1, 16], not {depth!r}")
-        if not isinstance(halve_every, int) or halve_every < 0:
-            raise ValueError(f"halve_every must be an int >= 0, not {halve_every!r}")
-        w = 16
-        while w < width:
-            w *= 2
-        if dc_sketch_init(&self.s, w, depth, halve_every) < 0:
+
+    def __init__(self, width, depth=4, *, halve_every=0):
+        if self.s.counters != NULL:
+            _contract.already_initialised(self)
+        w, d, every = _contract.sketch_geometry(width, depth, halve_every)
+        if dc_sketch_init(&self.s, w, d, every) < 0:
             raise MemoryError()
 
     def __dealloc__(self):
         dc_sketch_free(&self.s)
 
+    @cython.final
+    cdef inline int _ready(self) except -1:
+        if self.s.counters == NULL:
+            _contract.not_initialised(self)
+        return 0
+
+    def __copy__(self):
+        _contract.refuse_copy(self)
+
+    def __deepcopy__(self, memo):
+        _contract.refuse_copy(self)
+
+    def __reduce_ex__(self, protocol):
+        _contract.refuse_copy(self)
+
     def add(self, key, count=1):
         """Adds count to key; returns its estimate afterwards."""
         cdef View k
-        if not isinstance(count, int) or not 0 <= count <= UINT32_MAX:
-            raise ValueError(f"count must be an int in [0, 2**32), not {count!r}")
+        self._ready()
+        _contract.check_count(count)
         _key_view(key, &k)
         try:
             return dc_sketch_add(&self.s, dc_hash64(k.ptr, k.len), <uint32_t>count)
@@ -779,6 +856,7 @@ cdef class CountMinSketch:
     def estimate(self, key):
         """The estimated count of key (never below the true count)."""
         cdef View k
+        self._ready()
         _key_view(key, &k)
         try:
             return dc_sketch_estimate(&self.s, dc_hash64(k.ptr, k.len))
@@ -787,38 +865,47 @@ cdef class CountMinSketch:
 
     def halve(self):
         """Halves every counter (ageing)."""
+        self._ready()
         dc_sketch_halve(&self.s)
 
     def clear(self):
         """Zeroes every counter."""
+        self._ready()
         dc_sketch_clear(&self.s)
 
     @property
     def width(self):
         """Counters per row (a power of two)."""
+        self._ready()
         return self.s.width
 
     @property
     def depth(self):
         """Rows."""
+        self._ready()
         return self.s.depth
 
     @property
     def total(self):
         """Additions since the last halving."""
+        self._ready()
         return self.s.total
 
     @property
     def halvings(self):
         """Halvings so far."""
+        self._ready()
         return self.s.halvings
 
     @property
     def halve_every(self):
         """Additions between halvings (0 = never)."""
+        self._ready()
         return self.s.halve_every
 
     def __repr__(self):
+        if self.s.counters == NULL:
+            return "<CountMinSketch (not initialised)>"
         return f"<CountMinSketch width={self.width} depth={self.depth} total={self.total}>"
 
 
@@ -929,6 +1016,8 @@ cdef class GroupCore:
     @cython.final
     cdef object _hit(self, object key, bint forward):
         cdef View k
+        if self._main_c is None:
+            _contract.not_initialised(self)
         cdef uint64_t n = self._calls
         cdef double t0 = 0.0
         cdef object v

@@ -14,6 +14,8 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import _contract
+
 __all__ = [
     "ENTRY_OVERHEAD",
     "IMPLEMENTATION",
@@ -41,7 +43,6 @@ _MASK64 = 0xFFFFFFFFFFFFFFFF
 _HALF32 = 0x80000000
 _MAX_VALUE_LEN = _MASK32
 _COUNTER_MAX = _MASK32
-_MAX_BUDGET = 2**63
 _NO_EXPIRY = math.inf
 
 _FNV32_OFFSET = 0x811C9DC5
@@ -65,15 +66,21 @@ def _as_bytes(obj: Any, what: str) -> bytes:
     return _buffer_bytes(obj, f"{what} must be str or bytes-like")
 
 
-def _buffer_bytes(obj: Any, message: str) -> bytes:
-    """Copy of a bytes-like object's buffer, TypeError(message + type) otherwise."""
+def _buffer_view(obj: Any, message: str) -> memoryview:
+    """A flat byte view of a C-contiguous bytes-like object, TypeError otherwise."""
     try:
         view = memoryview(obj)
     except TypeError:
         raise TypeError(f"{message}, not {type(obj).__name__}") from None
-    with view:
-        if not view.c_contiguous:
-            raise BufferError(f"{type(obj).__name__} buffer is not C-contiguous")
+    if not view.c_contiguous:
+        view.release()
+        raise TypeError(f"{message} (C-contiguous), not a non-contiguous {type(obj).__name__}")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _buffer_bytes(obj: Any, message: str) -> bytes:
+    """Copy of a bytes-like object's buffer, TypeError(message + type) otherwise."""
+    with _buffer_view(obj, message) as view:
         return view.tobytes()
 
 
@@ -81,39 +88,59 @@ def _key_bytes(key: Any) -> bytes:
     """Bytes of a cache key, checked against MAX_KEY_LEN."""
     data = _as_bytes(key, "key")
     if len(data) > MAX_KEY_LEN:
-        raise ValueError(f"key is {len(data)} bytes long, the limit is {MAX_KEY_LEN}")
+        raise ValueError(f"key is {len(data)} bytes; the limit is {MAX_KEY_LEN}")
+    return data
+
+
+def _value_view(value: Any) -> bytes | memoryview:
+    """A validated cache value, not yet copied: bytes as given, or a byte view."""
+    if type(value) is bytes:
+        data: bytes | memoryview = value
+    elif isinstance(value, str):
+        raise TypeError("value must be bytes-like, not " + type(value).__name__)
+    else:
+        data = _buffer_view(value, "value must be bytes-like")
+    if len(data) > _MAX_VALUE_LEN:
+        raise ValueError(f"value is {len(data)} bytes; the limit is {_MAX_VALUE_LEN}")
     return data
 
 
 def _value_bytes(value: Any) -> bytes:
     """Immutable copy of a cache value."""
-    if type(value) is bytes:
-        data = value
-    elif isinstance(value, str):
-        raise TypeError("value must be bytes-like, not " + type(value).__name__)
-    else:
-        data = _buffer_bytes(value, "value must be bytes-like")
-    if len(data) > _MAX_VALUE_LEN:
-        raise ValueError(f"value is {len(data)} bytes long, the limit is {_MAX_VALUE_LEN}")
-    return data
+    data = _value_view(value)
+    return data if type(data) is bytes else data.tobytes()
 
 
-def _positive_int(value: Any, name: str) -> int:
-    """value if it is an int > 0, else ValueError."""
-    if not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, not {value!r}")
-    return value
+def _initialised(obj: object, slot: str) -> bool:
+    """Whether __init__ has set obj's slot (without calling __getattr__)."""
+    try:
+        object.__getattribute__(obj, slot)
+    except AttributeError:
+        return False
+    return True
 
 
-def _ttl_seconds(ttl: Any, name: str) -> float:
-    """A ttl as float seconds: a positive number (math.inf = never expires)."""
-    kind = type(ttl)
-    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
-        raise TypeError(f"{name} must be a number, not {kind.__name__}")
-    seconds = float(ttl)
-    if not seconds > 0.0:  # also rejects NaN
-        raise ValueError(f"{name} must be a positive number, not {ttl!r}")
-    return seconds
+class _CoreObject:
+    """What every core class shares: no copies, no pickling, clear errors before __init__."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute that is not set: a slot of ours means
+        # __init__ never ran (the C core raises the same).
+        for cls in type(self).__mro__:
+            if name in getattr(cls, "__slots__", ()):
+                _contract.not_initialised(self)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __copy__(self) -> Any:
+        _contract.refuse_copy(self)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        _contract.refuse_copy(self)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        _contract.refuse_copy(self)
 
 
 # --- hashes ------------------------------------------------------------------
@@ -168,7 +195,6 @@ def fnv64a(data: str | bytes) -> int:
 
 # --- TinyLFU -----------------------------------------------------------------
 
-_ADMISSIONS = (None, "tinylfu")
 _ROW_COUNTERS = 14
 _PROTECTED_PCT = 80
 _GOLDEN64 = 0x9E3779B97F4A7C15
@@ -186,17 +212,7 @@ def _pow2_at_least(n: int) -> int:
     return p
 
 
-def _default_shards(max_bytes: int) -> int:
-    """256 shards, fewer below 2 MiB so that each keeps at least 8 KiB."""
-    n = 1
-    while n < 256 and n * 2 * 8192 <= max_bytes:
-        n *= 2
-    return n
-
-
-def _tracked_entries(max_bytes: int) -> int:
-    """How many keys the frequency estimate is sized for."""
-    return min(max(max_bytes // 256, 64), 1 << 24)
+_default_shards = _contract.default_shards
 
 
 class _TinyLFU:
@@ -273,7 +289,7 @@ class _Entry:
 _MISSING: Any = object()
 
 
-class LRUCache:
+class LRUCache(_CoreObject):
     """Byte-budgeted, sharded LRU cache of bytes values with optional TTLs."""
 
     __slots__ = (
@@ -310,31 +326,27 @@ class LRUCache:
         admission: str | None = None,
         track_frequency: bool = False,
     ) -> None:
-        max_bytes = _positive_int(max_bytes, "max_bytes")
-        if shards is None:
-            shards = _default_shards(max_bytes)
-        if not (isinstance(shards, int) and 1 <= shards <= 65536 and shards & (shards - 1) == 0):
-            raise ValueError(f"shards must be a power of two in [1, 65536], not {shards!r}")
+        if _initialised(self, "_lock"):
+            _contract.already_initialised(self)
+        max_bytes = _contract.check_max_bytes(max_bytes)
+        shards = _contract.check_shards(shards, max_bytes)
         self._default_ttl = (
-            None if default_ttl is None else _ttl_seconds(default_ttl, "default_ttl")
+            None if default_ttl is None else _contract.check_ttl(default_ttl, "default_ttl")
         )
         self._default_ttl_given = default_ttl
-        # The C core keeps the budget in a uint64_t and caps it at 2**63 bytes.
-        self._max_bytes = min(int(max_bytes), _MAX_BUDGET)
+        self._max_bytes = max_bytes
         self._mask = shards - 1
         # Per shard: key bytes -> _Entry, least recent first (the LRU tail is the
         # first item, the head the last), so move_to_end is "make most recent".
         self._shards: list[OrderedDict[bytes, _Entry]] = [OrderedDict() for _ in range(shards)]
-        if admission not in _ADMISSIONS:
-            raise ValueError(f"admission must be one of {_ADMISSIONS!r}, not {admission!r}")
-        self._admission = admission
+        self._admission = _contract.check_admission(admission)
         self._admit = admission is not None
         # Admission mode segments each shard: _shards holds probation, this the
         # protected entries (same order convention), _pbytes their bytes.
         self._protected: list[OrderedDict[bytes, _Entry]] = [OrderedDict() for _ in range(shards)]
         self._pbytes = [0] * shards
         self._freq = (
-            _TinyLFU(_tracked_entries(self._max_bytes))
+            _TinyLFU(_contract.tracked_entries(self._max_bytes))
             if admission is not None or track_frequency
             else None
         )
@@ -479,15 +491,18 @@ class LRUCache:
         old = freq.estimate(_freq_hash(_fnv32a(victim_key), len(victim_key)))
         return new > old
 
-    def _store(self, key: bytes, value: bytes, expires: float) -> bool:
+    def _store(self, key: bytes, value: bytes | memoryview, expires: float, force: bool) -> bool:
         size = len(key) + len(value) + ENTRY_OVERHEAD
         index = self._index(key)
         if size > self._max_bytes:
             self._unlink_at(index, key)
             self._rejected += 1
             return False
+        # Copied only now: a value that can never fit costs no copy (as in C).
+        if type(value) is not bytes:
+            value = value.tobytes()
         self._record(key)
-        newcomer = self._unlink_at(index, key) is None and self._admit
+        newcomer = self._unlink_at(index, key) is None and self._admit and not force
         while self._nbytes + size > self._max_bytes:
             where = index if self._victim_of(index) is not None else self._victim_shard(index)
             victim = self._victim_of(where)
@@ -507,26 +522,35 @@ class LRUCache:
 
     # -- public API --
 
-    def set(self, key: str | bytes, value: bytes, ttl: float | None = None) -> bool:
-        """Store value under key; False when the entry is larger than the whole budget."""
+    def set(
+        self, key: str | bytes, value: bytes, ttl: float | None = None, *, force: bool = False
+    ) -> bool:
+        """Store value under key; False when not stored.
+
+        False when the entry is larger than the whole budget, or when TinyLFU
+        admission refused a new key; force=True stores past admission.
+        """
+        lock = self._lock
         k = _key_bytes(key)
-        v = _value_bytes(value)
+        v = _value_view(value)
         if ttl is not None:
-            ttl = _ttl_seconds(ttl, "ttl")
-        with self._lock:
-            return self._store(k, v, self._expires(ttl))
+            ttl = _contract.check_ttl(ttl, "ttl")
+        with lock:
+            return self._store(k, v, self._expires(ttl), force)
 
     def get(self, key: str | bytes, default: Any = None, /) -> Any:
         """The value stored under key (bytes), or default."""
+        lock = self._lock
         k = _key_bytes(key)
-        with self._lock:
+        with lock:
             value = self._get(k)
         return default if value is _MISSING else value
 
     def delete(self, key: str | bytes) -> bool:
         """Remove key; True when a live entry was removed."""
+        lock = self._lock
         k = _key_bytes(key)
-        with self._lock:
+        with lock:
             if self._lookup(k) is None:
                 return False
             self._unlink_at(self._index(k), k)
@@ -535,22 +559,34 @@ class LRUCache:
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, bytes]:
         """Dict of the keys found, keyed by the key objects as given."""
+        lock = self._lock
         given = list(keys)
         data = [_key_bytes(key) for key in given]
-        with self._lock:
+        # Every key is checked before any is looked up: a key that cannot key
+        # the result dict (a bytearray) must not count a hit first.
+        for key in given:
+            if type(key) is not str and type(key) is not bytes:
+                try:
+                    hash(key)
+                except (TypeError, ValueError):  # ValueError: a writable memoryview
+                    _contract.unhashable_key(key)
+        with lock:
             values = [self._get(k) for k in data]
         pairs = zip(given, values, strict=True)
         return {key: value for key, value in pairs if value is not _MISSING}
 
-    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None = None) -> None:
+    def set_many(
+        self, mapping: Mapping[Any, Any], ttl: float | None = None, *, force: bool = False
+    ) -> None:
         """Store every item of mapping; nothing is stored if any key or value is invalid."""
-        items = [(_key_bytes(key), _value_bytes(value)) for key, value in mapping.items()]
+        lock = self._lock
+        items = [(_key_bytes(k), _value_view(v)) for k, v in _contract.items_of(mapping)]
         if ttl is not None:
-            ttl = _ttl_seconds(ttl, "ttl")
-        with self._lock:
+            ttl = _contract.check_ttl(ttl, "ttl")
+        with lock:
             expires = self._expires(ttl)
             for k, v in items:
-                self._store(k, v, expires)
+                self._store(k, v, expires, force)
 
     def clear(self) -> None:
         """Remove every entry (counters are kept)."""
@@ -632,14 +668,27 @@ class LRUCache:
     def __len__(self) -> int:
         return self._items
 
+    def __iter__(self) -> Any:
+        _contract.refuse_iter(self)
+
+    def __repr__(self) -> str:
+        if not _initialised(self, "_lock"):
+            return "<LRUCache (not initialised)>"
+        return (
+            f"<LRUCache items={len(self)} nbytes={self.nbytes} "
+            f"max_bytes={self.max_bytes} shards={self.shards}>"
+        )
+
     def __contains__(self, key: Any) -> bool:
+        lock = self._lock
         k = _key_bytes(key)
-        with self._lock:
+        with lock:
             return self._lookup(k) is not None
 
     def __getitem__(self, key: Any) -> bytes:
+        lock = self._lock
         k = _key_bytes(key)
-        with self._lock:
+        with lock:
             value = self._get(k)
         if value is _MISSING:
             raise KeyError(key)
@@ -687,23 +736,19 @@ class LRUCache:
 # --- BloomFilter -------------------------------------------------------------
 
 
-class BloomFilter:
+class BloomFilter(_CoreObject):
     """Bloom filter sized for capacity keys at a target false-positive rate."""
 
     __slots__ = ("_lock", "_bits", "_bits_set", "_capacity", "_error_rate", "_nbits", "_nhashes")
 
     def __init__(self, capacity: int, error_rate: float = 0.01) -> None:
-        capacity = _positive_int(capacity, "capacity")
-        error_rate = float(error_rate)
-        if not 0.0 < error_rate < 1.0:
-            raise ValueError(f"error_rate must be in (0, 1), not {error_rate!r}")
-        ln2 = math.log(2)
-        nbits = math.ceil(-capacity * math.log(error_rate) / (ln2 * ln2))
-        nbits = (nbits + 63) // 64 * 64
+        if _initialised(self, "_lock"):
+            _contract.already_initialised(self)
+        nbits, nhashes, rate = _contract.bloom_geometry(capacity, error_rate)
         self._capacity = capacity
-        self._error_rate = error_rate
+        self._error_rate = rate
         self._nbits = nbits
-        self._nhashes = max(1, math.floor(nbits / capacity * ln2 + 0.5))
+        self._nhashes = nhashes
         self._bits = bytearray(nbits // 8)
         self._bits_set = 0
         # Guards _bits and _bits_set.
@@ -792,21 +837,17 @@ class BloomFilter:
 # --- CountMinSketch ----------------------------------------------------------
 
 
-class CountMinSketch:
+class CountMinSketch(_CoreObject):
     """Count-min sketch with conservative update, saturating 32-bit counters and halving."""
 
     __slots__ = ("_lock", "_table", "_width", "_depth", "_total", "_halvings", "_halve_every")
 
     def __init__(self, width: int, depth: int = 4, *, halve_every: int = 0) -> None:
-        width = _positive_int(width, "width")
-        if not (isinstance(depth, int) and 1 <= depth <= 16):
-            raise ValueError(f"depth must be an int in [1, 16], not {depth!r}")
-        if not (isinstance(halve_every, int) and halve_every >= 0):
-            raise ValueError(f"halve_every must be an int >= 0, not {halve_every!r}")
-        if halve_every > _MASK64:  # the C core keeps it in a uint64_t
-            raise OverflowError(f"halve_every does not fit in 64 bits: {halve_every}")
-        self._width = max(16, 1 << (width - 1).bit_length())
-        self._depth = depth
+        if _initialised(self, "_lock"):
+            _contract.already_initialised(self)
+        self._width, self._depth, halve_every = _contract.sketch_geometry(
+            width, depth, halve_every
+        )
         self._halve_every = halve_every
         # Row i occupies _table[i * width : (i + 1) * width].
         self._table = [0] * (self._width * depth)
@@ -828,11 +869,11 @@ class CountMinSketch:
 
     def add(self, key: str | bytes, count: int = 1) -> int:
         """Count key count more times; returns its new estimate."""
-        if not (isinstance(count, int) and 0 <= count <= _COUNTER_MAX):
-            raise ValueError(f"count must be an int in [0, 2**32), not {count!r}")
+        lock = self._lock
+        _contract.check_count(count)
         k = _key_bytes(key)
         cells = self._cells(k)
-        with self._lock:
+        with lock:
             table = self._table
             new = min(min(table[c] for c in cells) + count, _COUNTER_MAX)
             for c in cells:
@@ -929,7 +970,10 @@ class GroupCore:
         n = self._gc_calls
         self._gc_calls = n + 1
         start = _perf_ns() if n % _HIT_SAMPLE == 0 else 0
-        value = self._gc_main.get(key)  # type: ignore[union-attr]
+        main = self._gc_main
+        if main is None:
+            _contract.not_initialised(self)
+        value = main.get(key)
         if value is None:
             return self._get_slow(key, forward)
         self._gc_hits += 1

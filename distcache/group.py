@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from . import _impl as _default_core  # the core distcache/__init__.py picked
+from ._contract import check_max_bytes, refuse_copy
 from .latency import LatencyHistogram, percentiles
 from .singleflight import SingleFlight
 
@@ -282,8 +283,7 @@ class _GroupLogic:
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_name(name)
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
-            raise ValueError(f"max_bytes must be an int > 0, not {max_bytes!r}")
+        check_max_bytes(max_bytes)
         if not callable(getter):
             raise TypeError(f"getter must be callable, not {type(getter).__name__}")
         if (
@@ -383,6 +383,15 @@ class _GroupLogic:
             max_bytes, self._default_ttl, admission=self.admission, track_frequency=True
         )
 
+    def __copy__(self) -> Any:
+        refuse_copy(self)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        refuse_copy(self)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        refuse_copy(self)
+
     def __repr__(self) -> str:
         return f"<Group {self.name!r} max_bytes={self.max_bytes}>"
 
@@ -469,12 +478,16 @@ class _GroupLogic:
         with self._write_lock:
             if self._write_gen[hash(key) & 63] == gen:
                 # Refused by admission or not, the caller gets the value.
-                self._store(key, value, None)
+                self._store(key, value, None, force=False)
         return value, LOADED
 
-    def _store(self, key: str, value: Any, ttl: float | None) -> None:
-        """Set key in the main cache, counting a refusal by its admission policy."""
-        if self._main.set(key, value, ttl) or self.admission is None:
+    def _store(self, key: str, value: Any, ttl: float | None, *, force: bool) -> None:
+        """Set key in the main cache, counting a refusal by its admission policy.
+
+        A load faces admission (force=False); an explicit write does not: after
+        set(k, v) returns, get(k) is v until evicted or expired.
+        """
+        if self._main.set(key, value, ttl, force=force) or self.admission is None or force:
             return
         # set() also says False for an entry larger than the cache: not a refusal.
         size = len(key.encode("utf-8")) + memoryview(value).nbytes + self._core.ENTRY_OVERHEAD
@@ -488,13 +501,17 @@ class _GroupLogic:
         value = self._getter(key)
         if type(value) is bytes:
             return value
+        # The rule of every entry point: a C-contiguous bytes-like object.
         try:
-            return memoryview(value).tobytes()
+            with memoryview(value) as view:
+                if view.c_contiguous:
+                    return view.tobytes()
         except TypeError:
-            raise TypeError(
-                f"getter {self._getter_name} returned {type(value).__name__}, "
-                f"not a bytes-like object"
-            ) from None
+            pass
+        raise TypeError(
+            f"getter {self._getter_name} returned {type(value).__name__}, "
+            f"not a (C-contiguous) bytes-like object"
+        )
 
     def _write_gen_of(self, key: str) -> int:
         with self._write_lock:
@@ -634,7 +651,7 @@ class _GroupLogic:
         key = _key_str(key)
         with self._write_lock:
             self._write_gen[hash(key) & 63] += 1
-            self._store(key, value, ttl)
+            self._store(key, value, ttl, force=True)
             if self._hot is not None:
                 self._hot.delete(key)
         if self._negative is not None:

@@ -654,15 +654,20 @@ def test_refused_admission_still_answers_the_load(core: ModuleType) -> None:
     assert all(f"k{i}" in g._main for i in range(4))
 
 
-def test_refused_admission_of_a_set(core: ModuleType) -> None:
-    src = Source({f"k{i}": bytes(900) for i in range(4)} | {"new": b"from source"})
+def test_set_is_not_refused_by_admission(core: ModuleType) -> None:
+    # Issue 7, defect 4: on a full TinyLFU group, set() of a rare new key was
+    # refused and the next get() called the getter for the source's value.
+    src = Source({f"k{i}": bytes(900) for i in range(4)} | {"43": b"from source"})
     g = make(core, src, max_bytes=4096)
     for _ in range(10):
         for i in range(4):
             g.get(f"k{i}")
-    g.set("new", bytes(900))
-    assert g.stats()["admission_rejects"] == 1
-    assert g.get("new") == b"from source"  # the getter answers, as after an eviction
+    g.set("43", b"bob" + bytes(900))
+    assert g.get("43") == b"bob" + bytes(900)
+    assert "43" not in src.calls
+    st = g.stats()
+    assert st["admission_rejects"] == 0 == st["main"]["admission_rejects"]
+    assert st["main"]["evictions"] == 1  # the write displaced a frequent key
 
 
 def test_oversized_value_is_not_an_admission_reject(core: ModuleType) -> None:
