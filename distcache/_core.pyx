@@ -921,10 +921,7 @@ cdef inline int _key_view_any(object data, View *v) except -1:
     elif PyUnicode_Check(data):
         v.ptr = <const unsigned char *>PyUnicode_AsUTF8AndSize(data, &v.len)
     elif PyObject_CheckBuffer(data):
-        PyObject_GetBuffer(data, &v.buf, PyBUF_SIMPLE)
-        v.has_buf = True
-        v.ptr = <const unsigned char *>v.buf.buf
-        v.len = v.buf.len
+        _get_buffer(data, v, "data must be str or bytes-like")
     else:
         raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
     return 0
