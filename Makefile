@@ -34,6 +34,11 @@ build: $(DEPS)
 test: build
 	$(VPY) -m pytest
 
+# The whole suite again with the pure-Python twin behind distcache.LRUCache
+# and the groups (tests that take the `core` fixture run both either way).
+test-pure: build
+	DISTCACHE_PURE_PYTHON=1 $(VPY) -m pytest -p no:cacheprovider
+
 demo: build
 	$(VPY) -m distcache demo
 
@@ -44,11 +49,12 @@ asv: build $(BENCH_DEPS)
 	cd asv_bench && ../$(VPY) -m asv machine --yes && ../$(VPY) -m asv run --python=same --quick --show-stderr
 
 # AddressSanitizer + UBSan build of the extension, then the core tests under it.
-# The runtime must be preloaded because python itself is not instrumented.
+# The runtime must be preloaded because python itself is not instrumented; a
+# failed allocation must come back as NULL (a MemoryError), as it does without ASan.
 sanitize: $(DEPS)
 	DISTCACHE_SANITIZE=1 $(VPY) setup.py -q build_ext --inplace --force
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	PYTHONMALLOC=malloc $(VPY) -m pytest -p no:cacheprovider -q tests/core; \
 	status=$$?; $(VPY) setup.py -q build_ext --inplace --force; exit $$status
 

@@ -19,15 +19,17 @@ import math
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from . import _impl as _default_core  # the core distcache/__init__.py picked
 from ._contract import check_max_bytes, refuse_copy
 from .latency import LatencyHistogram, percentiles
+from .negative import NegativeCache
+from .peers import Getter, NotFound, Peer, PeerPicker
 from .singleflight import SingleFlight
+from .writefence import WriteFence
 
 __all__ = [
     "Getter",
@@ -66,34 +68,8 @@ LOCAL, HOT, REMOTE, LOADED, NEGATIVE, NOT_FOUND, ERROR = (
 )
 
 
-class NotFound(KeyError):
-    """The answer that a key does not exist in the source of truth."""
-
-
 class _RememberedAbsent(NotFound):
     """NotFound answered by the negative cache, without asking the source."""
-
-
-Getter = Callable[[str], Any]
-"""A group's source of truth: key -> bytes-like, or raise NotFound."""
-
-
-@runtime_checkable
-class Peer(Protocol):
-    """Another node that can answer for the keys it owns."""
-
-    def get(self, group: str, key: str) -> bytes:
-        """The value of key in the named group; raises NotFound when the source lacks it."""
-        ...
-
-
-@runtime_checkable
-class PeerPicker(Protocol):
-    """Chooses the owner of a key: a Peer, or None when this node owns it."""
-
-    def pick_peer(self, key: str) -> Peer | None:
-        """The peer that owns key, or None when the local node does."""
-        ...
 
 
 # Guards _groups and _classes.
@@ -171,88 +147,6 @@ def _callable_name(fn: object) -> str:
 
 
 
-class _NegativeCache:
-    """Keys the source reported absent, remembered for ttl seconds.
-
-    A rotating pair of bloom filters answers "certainly not absent" for most
-    keys; a key both filters may hold is confirmed against an exact, bounded
-    table of expiry times, so a bloom false positive never hides a key.
-    """
-
-    def __init__(self, core: ModuleType, ttl: float, capacity: int, clock: Callable[[], float]):
-        self._ttl = ttl
-        self._capacity = capacity
-        self._clock = clock
-        # Guards the filters' rotation, _expiry and the query counters.
-        self._lock = threading.Lock()
-        self._current = core.BloomFilter(capacity, 0.01)
-        self._previous = core.BloomFilter(capacity, 0.01)
-        self._rotate_at = clock() + ttl
-        self._expiry: OrderedDict[str, float] = OrderedDict()
-        self.bloom_negative = 0
-        self.bloom_positive = 0
-        self.bloom_false_positive = 0
-
-    def _rotate(self, now: float) -> None:
-        # A key added before _rotate_at stays in one of the two filters for at
-        # least ttl seconds: current until this rotation, previous until the next.
-        if now < self._rotate_at:
-            return
-        if now >= self._rotate_at + self._ttl:
-            self._previous.clear()
-        else:
-            self._previous, self._current = self._current, self._previous
-        self._current.clear()
-        self._rotate_at = now + self._ttl
-
-    def __contains__(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            self._rotate(now)
-            if key not in self._current and key not in self._previous:
-                self.bloom_negative += 1
-                return False
-            expires = self._expiry.get(key)
-            if expires is not None and now < expires:
-                self.bloom_positive += 1
-                return True
-            if expires is not None:
-                del self._expiry[key]
-            self.bloom_false_positive += 1
-            return False
-
-    def add(self, key: str) -> None:
-        now = self._clock()
-        with self._lock:
-            self._rotate(now)
-            self._current.add(key)
-            expiry = self._expiry
-            expiry.pop(key, None)
-            expiry[key] = now + self._ttl
-            # Every entry has the same ttl, so insertion order is expiry order.
-            while expiry and (len(expiry) > self._capacity or next(iter(expiry.values())) <= now):
-                expiry.popitem(last=False)
-
-    def discard(self, key: str) -> None:
-        with self._lock:
-            self._expiry.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._expiry.clear()
-            self._current.clear()
-            self._previous.clear()
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "entries": len(self._expiry),
-                "bloom_negative": self.bloom_negative,
-                "bloom_positive": self.bloom_positive,
-                "bloom_false_positive": self.bloom_false_positive,
-            }
-
-
 class _GroupLogic:
     """Everything of a group but its hit path, which the core's GroupCore supplies."""
 
@@ -321,7 +215,7 @@ class _GroupLogic:
         self._picker: PeerPicker | None = None
         self._flight: SingleFlight[tuple[bytes, str]] = SingleFlight()
         self._negative = (
-            _NegativeCache(core, self.negative_ttl, _negative_capacity, _clock)
+            NegativeCache(core, self.negative_ttl, _negative_capacity, _clock)
             if self.negative_ttl > 0
             else None
         )
@@ -349,11 +243,12 @@ class _GroupLogic:
         self._candidates_max = max(16, _top_candidates)
         self._hot_keys: dict[str, None] = {}
 
-        # Guards _write_gen and orders set()/delete() against the population of
-        # the caches by a load that started before them (the load then stores
-        # nothing: its value may be older than the write).
-        self._write_lock = threading.Lock()
-        self._write_gen = [0] * 64
+        # Orders set()/delete() against the population of the caches by a load
+        # that started before them (the load then stores nothing: its value
+        # may be older than the write).
+        self._fence = WriteFence()
+        # Guards _picker and the rebuild of _main and _hot by register_peers.
+        self._peers_lock = threading.Lock()
         # Guards _counts.
         self._mu = threading.Lock()
         self._counts = dict.fromkeys(
@@ -440,7 +335,7 @@ class _GroupLogic:
         """The singleflight leader's work for key: (value, outcome)."""
         # Taken before the recheck: a set() after it makes this load too old
         # to store; a set() before it is what the recheck finds.
-        gen = self._write_gen_of(key)
+        gen = self._fence.ticket(key)
         # A flight for this key may have finished between our miss and do().
         # `in` first: a get would count this one request twice in the sketch.
         if key in self._main:
@@ -475,8 +370,8 @@ class _GroupLogic:
         except NotFound:
             self._remember_absent(key, gen)
             raise
-        with self._write_lock:
-            if self._write_gen[hash(key) & 63] == gen:
+        with self._fence.current(key, gen) as current:
+            if current:
                 # Refused by admission or not, the caller gets the value.
                 self._store(key, value, None, force=False)
         return value, LOADED
@@ -513,16 +408,12 @@ class _GroupLogic:
             f"not a (C-contiguous) bytes-like object"
         )
 
-    def _write_gen_of(self, key: str) -> int:
-        with self._write_lock:
-            return self._write_gen[hash(key) & 63]
-
     def _remember_absent(self, key: str, gen: int) -> None:
         negative = self._negative
         if negative is None:
             return
-        with self._write_lock:
-            if self._write_gen[hash(key) & 63] == gen:
+        with self._fence.current(key, gen) as current:
+            if current:
                 negative.add(key)
 
     # ----------------------------------------------------------- hot keys
@@ -614,8 +505,8 @@ class _GroupLogic:
         hot = self._hot
         if hot is None:
             return
-        with self._write_lock:
-            if self._write_gen[hash(key) & 63] != gen or not hot.set(key, value):
+        with self._fence.current(key, gen) as current:
+            if not current or not hot.set(key, value):
                 return
         with self._freq_lock:
             self._hot_keys[key] = None
@@ -649,8 +540,7 @@ class _GroupLogic:
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store value under key in this node's cache (and forget that it was absent)."""
         key = _key_str(key)
-        with self._write_lock:
-            self._write_gen[hash(key) & 63] += 1
+        with self._fence.write(key):
             self._store(key, value, ttl, force=True)
             if self._hot is not None:
                 self._hot.delete(key)
@@ -660,8 +550,7 @@ class _GroupLogic:
     def delete(self, key: str) -> bool:
         """Drop key from this node's caches (main, hot, negative); True if it was cached."""
         key = _key_str(key)
-        with self._write_lock:
-            self._write_gen[hash(key) & 63] += 1
+        with self._fence.write(key):
             found: bool = self._main.delete(key)
             if self._hot is not None:
                 found = self._hot.delete(key) or found
@@ -680,7 +569,7 @@ class _GroupLogic:
         """
         if not callable(getattr(picker, "pick_peer", None)):
             raise TypeError(f"picker must have a pick_peer method, not {type(picker).__name__}")
-        with self._write_lock:
+        with self._peers_lock:
             if self._picker is not None:
                 raise RuntimeError(f"register_peers called more than once for group {self.name!r}")
             if self._hot_bytes > 0:
@@ -778,11 +667,11 @@ _GROUP_SLOTS = (
     "_miss_latency",
     "_misses_unchecked",
     "_mu",
+    "_fence",
+    "_peers_lock",
     "_negative",
     "_picker",
     "_promote_at",
-    "_write_gen",
-    "_write_lock",
     "admission",
     "hot_fraction",
     "max_bytes",

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .group import NotFound
+from .peers import NotFound
 
 __all__ = ["SQLiteGetter", "create_table"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from distcache.group import NotFound
+from distcache.peers import NotFound
 
 
 class FakePeer:
