@@ -9,7 +9,9 @@ from distcache.negative import NegativeCache
 from .fakes import FakeClock
 
 
-def make(core: ModuleType, ttl: float = 1.0, capacity: int = 100) -> tuple[NegativeCache, FakeClock]:
+def make(
+    core: ModuleType, ttl: float = 1.0, capacity: int = 100
+) -> tuple[NegativeCache, FakeClock]:
     clock = FakeClock()
     return NegativeCache(core, ttl, capacity, clock), clock
 
