@@ -982,13 +982,19 @@ cdef extern from *:
     bint DC_SAMPLING
 
 
-cdef class GroupCore:
-    """The hit path of a group: main-cache lookup, counting and sampling in C.
+cdef class HitPath:
+    """A cache's hit path for a composer: the lookup, hit counting and sampling in C.
 
-    A subclass supplies _get_slow(key, forward=True), called on a miss.
+    get(key) answers a hit from the cache; a miss returns miss(key, True)
+    (get_local: miss(key, False)). It knows nothing of groups: a group hands
+    it its main cache and its miss path (docs/internals.md). The cache is
+    any object with get(key) -> value or None; a C LRUCache is read without
+    a Python call.
     """
 
-    cdef LRUCache _main_c
+    cdef object _cache  # None until __init__ has run
+    cdef LRUCache _fast  # _cache when it is a C LRUCache, else None
+    cdef object _miss
     cdef uint64_t _nhits
     cdef uint64_t _calls
     cdef list _key_ring
@@ -1001,19 +1007,49 @@ cdef class GroupCore:
     def __cinit__(self, *args, **kwargs):
         self._key_ring = [None] * RING
 
+    def __init__(self, cache, miss):
+        if self._cache is not None:
+            _contract.already_initialised(self)
+        if not callable(miss):
+            raise TypeError(f"miss must be callable, not {type(miss).__name__}")
+        self._miss = miss
+        self._set_cache(cache)
+
+    @cython.final
+    cdef int _set_cache(self, object cache) except -1:
+        if cache is None or not callable(getattr(cache, "get", None)):
+            raise TypeError(f"cache must have a get method, not {type(cache).__name__}")
+        self._fast = cache if isinstance(cache, LRUCache) else None
+        self._cache = cache
+        return 0
+
+    def __copy__(self):
+        _contract.refuse_copy(self)
+
+    def __deepcopy__(self, memo):
+        _contract.refuse_copy(self)
+
+    def __reduce_ex__(self, protocol):
+        _contract.refuse_copy(self)
+
     @property
     def _main(self):
-        """The main cache (an LRUCache)."""
-        return self._main_c
+        """The main cache: hits are answered from it (settable)."""
+        if self._cache is None:
+            _contract.not_initialised(self)
+        return self._cache
 
     @_main.setter
-    def _main(self, LRUCache cache not None):
-        self._main_c = cache
+    def _main(self, cache):
+        if self._cache is None:
+            _contract.not_initialised(self)
+        self._set_cache(cache)
 
     @cython.final
     cdef object _hit(self, object key, bint forward):
         cdef View k
-        if self._main_c is None:
+        cdef LRUCache fast = self._fast
+        if self._cache is None:
             _contract.not_initialised(self)
         cdef uint64_t n = self._calls
         cdef double t0 = 0.0
@@ -1021,13 +1057,16 @@ cdef class GroupCore:
         self._calls = n + 1
         if DC_SAMPLING and n % HIT_SAMPLE == 0:
             t0 = dc_now()
-        _key_view(key, &k)
-        try:
-            v = self._main_c._get(key, &k, None)
-        finally:
-            _release(&k)
+        if fast is not None:
+            _key_view(key, &k)
+            try:
+                v = fast._get(key, &k, None)
+            finally:
+                _release(&k)
+        else:
+            v = self._cache.get(key)
         if v is None:
-            return self._get_slow(key, forward)
+            return self._miss(key, forward)
         DC_COUNT(self._nhits)
         if DC_SAMPLING:
             if t0 != 0.0:
@@ -1043,23 +1082,24 @@ cdef class GroupCore:
         return v
 
     def get(self, key):
-        """The value of key: cached, from its owner, or loaded; raises NotFound."""
+        """The cached value of key, else what miss(key, True) returns."""
         return self._hit(key, True)
 
     def get_local(self, key):
-        """get for a request another node forwarded: never forwards it again."""
+        """The cached value of key, else what miss(key, False) returns."""
         return self._hit(key, False)
 
-    def _get_slow(self, key, forward=True):
-        raise NotImplementedError
-
     @property
-    def _local_hits(self):
-        """Main-cache hits answered by the hit path."""
+    def _hits(self):
+        """Hits answered here."""
+        if self._cache is None:
+            _contract.not_initialised(self)
         return self._nhits
 
     def _drain_hit_keys(self):
         """The sampled keys of recent hits, oldest first; empties the ring."""
+        if self._cache is None:
+            _contract.not_initialised(self)
         cdef uint32_t n = self._key_count, start = (self._key_pos + RING - n) % RING, i
         out = [self._key_ring[(start + i) % RING] for i in range(n)]
         self._key_ring = [None] * RING
@@ -1068,7 +1108,10 @@ cdef class GroupCore:
 
     def _drain_hit_times(self):
         """The sampled hit durations in ns, oldest first; empties the ring."""
+        if self._cache is None:
+            _contract.not_initialised(self)
         cdef uint32_t n = self._time_count, start = (self._time_pos + RING - n) % RING, i
         out = [self._time_ring[(start + i) % RING] for i in range(n)]
         self._time_count = 0
         return out
+

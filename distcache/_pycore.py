@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import _contract
@@ -22,7 +22,7 @@ __all__ = [
     "MAX_KEY_LEN",
     "BloomFilter",
     "CountMinSketch",
-    "GroupCore",
+    "HitPath",
     "LRUCache",
     "fnv32",
     "fnv32a",
@@ -929,84 +929,90 @@ class CountMinSketch(_CoreObject):
         return self._halve_every
 
 
-# --- GroupCore ---------------------------------------------------------------
+# --- HitPath -----------------------------------------------------------------
 
 _HIT_SAMPLE = 64
 _KEY_SAMPLE = 8
 _RING = 1024
 
 
-class GroupCore:
-    """The hit path of a group: main-cache lookup, counting and sampling.
+def _check_cache(cache: Any) -> Any:
+    """cache if it has a get method, else TypeError."""
+    if cache is None or not callable(getattr(cache, "get", None)):
+        raise TypeError(f"cache must have a get method, not {type(cache).__name__}")
+    return cache
 
-    A subclass supplies _get_slow(key, forward=True), called on a miss.
+
+class HitPath(_CoreObject):
+    """A cache's hit path for a composer: the lookup, hit counting and sampling.
+
+    get(key) answers a hit from the cache; a miss returns miss(key, True)
+    (get_local: miss(key, False)). It knows nothing of groups. The cache is
+    any object with get(key) -> value or None.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+    __slots__ = ("_cache", "_miss", "_calls", "_nhits", "_keys", "_times")
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> GroupCore:
-        self = super().__new__(cls)
-        self._gc_main: LRUCache | None = None
-        self._gc_calls = 0
-        self._gc_hits = 0
+    def __init__(self, cache: Any, miss: Callable[[Any, bool], Any]) -> None:
+        if _initialised(self, "_cache"):
+            _contract.already_initialised(self)
+        _check_cache(cache)
+        if not callable(miss):
+            raise TypeError(f"miss must be callable, not {type(miss).__name__}")
+        self._miss = miss
+        self._calls = 0
+        self._nhits = 0
         # Sampled keys and durations of recent hits; bounded, oldest dropped.
-        self._gc_keys: deque[Any] = deque(maxlen=_RING)
-        self._gc_times: deque[int] = deque(maxlen=_RING)
-        return self
+        self._keys: deque[Any] = deque(maxlen=_RING)
+        self._times: deque[int] = deque(maxlen=_RING)
+        self._cache = cache
 
     @property
-    def _main(self) -> LRUCache | None:
-        """The main cache (an LRUCache)."""
-        return self._gc_main
+    def _main(self) -> Any:
+        """The main cache: hits are answered from it (settable)."""
+        return self._cache
 
     @_main.setter
-    def _main(self, cache: LRUCache) -> None:
-        if not isinstance(cache, LRUCache):
-            raise TypeError(f"_main must be an LRUCache, not {type(cache).__name__}")
-        self._gc_main = cache
+    def _main(self, cache: Any) -> None:
+        self._cache  # noqa: B018 -- raises when not initialised
+        self._cache = _check_cache(cache)
 
     def _hit(self, key: Any, forward: bool) -> Any:
-        n = self._gc_calls
-        self._gc_calls = n + 1
+        cache = self._cache
+        n = self._calls
+        self._calls = n + 1
         start = _perf_ns() if n % _HIT_SAMPLE == 0 else 0
-        main = self._gc_main
-        if main is None:
-            _contract.not_initialised(self)
-        value = main.get(key)
+        value = cache.get(key)
         if value is None:
-            return self._get_slow(key, forward)
-        self._gc_hits += 1
+            return self._miss(key, forward)
+        self._nhits += 1
         if start:
-            self._gc_times.append(min(_perf_ns() - start, 4_000_000_000))
+            self._times.append(min(_perf_ns() - start, 4_000_000_000))
         if n % _KEY_SAMPLE == 0:
-            self._gc_keys.append(key)
+            self._keys.append(key)
         return value
 
-    def get(self, key: Any) -> bytes:
-        """The value of key: cached, from its owner, or loaded; raises NotFound."""
+    def get(self, key: Any) -> Any:
+        """The cached value of key, else what miss(key, True) returns."""
         return self._hit(key, True)
 
-    def get_local(self, key: Any) -> bytes:
-        """get for a request another node forwarded: never forwards it again."""
+    def get_local(self, key: Any) -> Any:
+        """The cached value of key, else what miss(key, False) returns."""
         return self._hit(key, False)
 
-    def _get_slow(self, key: Any, forward: bool = True) -> bytes:
-        raise NotImplementedError
-
     @property
-    def _local_hits(self) -> int:
-        """Main-cache hits answered by the hit path."""
-        return self._gc_hits
+    def _hits(self) -> int:
+        """Hits answered here."""
+        return self._nhits
 
     def _drain_hit_keys(self) -> list[Any]:
         """The sampled keys of recent hits, oldest first; empties the ring."""
-        out = list(self._gc_keys)
-        self._gc_keys.clear()
+        out = list(self._keys)
+        self._keys.clear()
         return out
 
     def _drain_hit_times(self) -> list[int]:
         """The sampled hit durations in ns, oldest first; empties the ring."""
-        out = list(self._gc_times)
-        self._gc_times.clear()
+        out = list(self._times)
+        self._times.clear()
         return out

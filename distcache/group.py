@@ -6,9 +6,12 @@ singleflight. It remembers absent keys for ``negative_ttl`` seconds, and keys
 owned by another node that become hot are copied into the local hot cache.
 See docs/usage.md.
 
-The hit path is the core's ``GroupCore``: the main-cache lookup, the hit count
-and the sampling of hit keys and durations in one C call. Everything after a
-miss is ``_GroupLogic._get_slow`` here. The frequency estimate behind hot keys
+A group is the core's ``HitPath`` handed the main cache and ``_get_slow`` as
+its miss callback: the hit path does the main-cache lookup, the hit count and
+the sampling of hit keys and durations in one C call and knows nothing of
+groups (no slot list, no class per core: a group on the other core's cache,
+``new_group(..., _core=...)``, reads it through its get method). Everything
+after a miss is ``_get_slow`` here. The frequency estimate behind hot keys
 is the main cache's own TinyLFU sketch (docs/internals.md), the one its
 admission reads: a group keeps no second sketch.
 """
@@ -24,7 +27,9 @@ from types import ModuleType
 from typing import Any
 
 from . import _impl as _default_core  # the core distcache/__init__.py picked
-from ._contract import check_max_bytes, refuse_copy
+from ._contract import check_max_bytes
+from .groupstats import GroupCounters
+from .hotkeys import HotKeys
 from .latency import LatencyHistogram, percentiles
 from .negative import NegativeCache
 from .peers import Getter, NotFound, Peer, PeerPicker
@@ -72,7 +77,7 @@ class _RememberedAbsent(NotFound):
     """NotFound answered by the negative cache, without asking the source."""
 
 
-# Guards _groups and _classes.
+# Guards _groups.
 _groups_lock = threading.Lock()
 _groups: dict[str, Group] = {}
 
@@ -91,11 +96,10 @@ def new_group(
 ) -> Group:
     """Create and register a group named name; ValueError if the name is taken."""
     _check_name(name)
-    cls = _group_class(_core if _core is not None else _default_core)
     with _groups_lock:
         if name in _groups:
             raise ValueError(f"group {name!r} already exists")
-        group = cls(
+        group = Group(
             name,
             max_bytes,
             getter,
@@ -140,6 +144,19 @@ def _key_str(key: object) -> str:
     return data.tobytes().decode("utf-8")
 
 
+def _str_keys(keys: list[Any]) -> list[str]:
+    """Sampled hit keys as str; a bytes key that is not UTF-8 is left out."""
+    out = []
+    for key in keys:
+        if type(key) is not str:
+            try:
+                key = _key_str(key)
+            except ValueError:
+                continue
+        out.append(key)
+    return out
+
+
 def _callable_name(fn: object) -> str:
     name = getattr(fn, "__qualname__", None)
     return name if isinstance(name, str) else type(fn).__qualname__
@@ -147,18 +164,8 @@ def _callable_name(fn: object) -> str:
 
 
 
-class _GroupLogic:
-    """Everything of a group but its hit path, which the core's GroupCore supplies."""
-
-    # The instance layout is the concrete class's (_GROUP_SLOTS): a mixin
-    # with slots of its own could not sit beside the C GroupCore.
-    __slots__ = ()
-
-    # Set by GroupCore (the C extension type or the twin) and by __init__.
-    _main: Any
-    _local_hits: int
-    _drain_hit_keys: Callable[[], list[Any]]
-    _drain_hit_times: Callable[[], list[int]]
+class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
+    """A named cache in front of a getter; create one with new_group()."""
 
     def __init__(
         self,
@@ -192,11 +199,7 @@ class _GroupLogic:
             or not 0.0 <= negative_ttl < math.inf
         ):
             raise ValueError(f"negative_ttl must be a finite number >= 0, not {negative_ttl!r}")
-        if _promote_at < 1:
-            raise ValueError("_promote_at must be >= 1")
         core = _core if _core is not None else _default_core
-        if not isinstance(self, core.GroupCore):
-            raise TypeError(f"a group on {core.__name__} is made by new_group(..., _core=...)")
         self.name = name
         self.max_bytes = max_bytes
         self.hot_fraction = float(hot_fraction)
@@ -210,7 +213,9 @@ class _GroupLogic:
         # Without peers there is nothing to promote, so the main cache has the
         # whole budget; register_peers() carves the hot cache out of it.
         self._hot_bytes = int(max_bytes * self.hot_fraction)
-        self._main = self._new_main(max_bytes)  # raises ValueError for a bad admission
+        # The core's hit path answers main-cache hits in one C call and hands
+        # misses to _get_slow; it knows nothing of groups.
+        super().__init__(self._new_main(max_bytes), self._get_slow)
         self._hot: Any = None
         self._picker: PeerPicker | None = None
         self._flight: SingleFlight[tuple[bytes, str]] = SingleFlight()
@@ -223,25 +228,16 @@ class _GroupLogic:
         self._miss_latency = LatencyHistogram()
 
         # Hot keys: estimates are the main cache's frequency(), halved by the
-        # cache every frequency_stats()["sample"] recordings; a key is promoted at _promote_at and
-        # demoted below _demote_below.
-        self._promote_at = _promote_at
-        self._demote_below = max(1, _promote_at // 2)
-        # Guards _candidates, _candidates_floor, _hot_keys, _halvings_seen,
-        # _hits_drained and _misses_unchecked, and the draining of the
-        # hit-path rings.
-        self._freq_lock = threading.Lock()
-        self._halvings_seen = 0
-        self._misses_unchecked = 0
-        self._hits_drained = 0
-        # Heavy-hitter candidates for top_hot_keys: key -> sightings (misses,
-        # plus sampled hits weighted by the hits each stands for), halved with
-        # the sketch. The sketch's counters saturate at 255 (docs/internals.md):
-        # among keys tied there, the sightings rank them.
-        self._candidates: dict[str, float] = {}
-        self._candidates_floor = 0
-        self._candidates_max = max(16, _top_candidates)
-        self._hot_keys: dict[str, None] = {}
+        # cache every frequency_stats()["sample"] recordings; the tracker reads
+        # self._main at each call, so it follows register_peers' rebuild.
+        self._hot_keys = HotKeys(
+            lambda key: self._main.frequency(key),
+            lambda: self._main.frequency_stats()["halvings"],
+            lambda key: self._hot is not None and key in self._hot,
+            promote_at=_promote_at,
+            top_candidates=_top_candidates,
+            check_every=_HALVING_CHECK_EVERY,
+        )
 
         # Orders set()/delete() against the population of the caches by a load
         # that started before them (the load then stores nothing: its value
@@ -249,28 +245,7 @@ class _GroupLogic:
         self._fence = WriteFence()
         # Guards _picker and the rebuild of _main and _hot by register_peers.
         self._peers_lock = threading.Lock()
-        # Guards _counts.
-        self._mu = threading.Lock()
-        self._counts = dict.fromkeys(
-            (
-                "slow_gets",
-                LOCAL,
-                HOT,
-                REMOTE,
-                LOADED,
-                NEGATIVE,
-                NOT_FOUND,
-                ERROR,
-                "getter_loads",
-                "peer_loads",
-                "peer_errors",
-                "degraded_loads",
-                "admission_rejects",
-                "promotions",
-                "demotions",
-            ),
-            0,
-        )
+        self._counts = GroupCounters()
 
     def _new_main(self, max_bytes: int) -> Any:
         # Frequency is tracked even without admission: hot keys read it.
@@ -278,24 +253,22 @@ class _GroupLogic:
             max_bytes, self._default_ttl, admission=self.admission, track_frequency=True
         )
 
-    def __copy__(self) -> Any:
-        refuse_copy(self)
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        refuse_copy(self)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        refuse_copy(self)
-
     def __repr__(self) -> str:
         return f"<Group {self.name!r} max_bytes={self.max_bytes}>"
 
     # ---------------------------------------------------------------- reads
 
-    # get(key) and get_local(key) are GroupCore's: a main-cache hit returns
-    # there; a miss calls _get_slow(key, forward) with forward=False for
-    # get_local, so that a forwarded request is never forwarded again and two
-    # nodes that disagree about who owns a key cannot wait for each other.
+    # get(key) and get_local(key) are the hit path's: a main-cache hit is
+    # answered there in one C call, a miss comes to _get_slow(key, forward)
+    # with forward=False for get_local, so that a forwarded request is never
+    # forwarded again and two nodes that disagree about who owns a key cannot
+    # wait for each other. A Group that held its hit path as an attribute and
+    # bound its get to it measured 1.4x LRUCache.get instead of 1.05x: Python
+    # dispatches a method found on an instance's dict ~20 ns slower than one
+    # of a C type (demo.measure_hit_path). For the same reason a group keeps
+    # fewer than 30 attributes of its own: past CPython's 30 shared keys an
+    # instance dict is materialised and a hit measured 1.4x again (the
+    # hot-key tracker and the counters are one attribute each).
 
     def _get_slow(self, key: Any, forward: bool = True) -> bytes:
         """Everything after a main-cache miss: hot cache, negative cache, owner, getter."""
@@ -309,7 +282,7 @@ class _GroupLogic:
                 value = hot.get(key)
                 if value is not None:
                     outcome = HOT
-                    if estimate < self._demote_below:
+                    if estimate < self._hot_keys.demote_below:
                         self._demote(key)
                     return value
             negative = self._negative
@@ -326,9 +299,7 @@ class _GroupLogic:
             raise
         finally:
             elapsed = time.perf_counter_ns() - start
-            with self._mu:
-                self._counts["slow_gets"] += 1
-                self._counts[outcome] += 1
+            self._counts.add("slow_gets", outcome)
             self._miss_latency.record(elapsed)
 
     def _load(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
@@ -347,8 +318,7 @@ class _GroupLogic:
         picker = self._picker
         peer = picker.pick_peer(key) if forward and picker is not None else None
         if peer is not None:
-            with self._mu:
-                self._counts["peer_loads"] += 1
+            self._counts.add("peer_loads")
             try:
                 value = peer.get(self.name, key)
             except NotFound:
@@ -357,12 +327,10 @@ class _GroupLogic:
             except Exception:
                 # The owner is unreachable: load here (degraded), but cache
                 # nothing, so no copy outlives the owner's return.
-                with self._mu:
-                    self._counts["peer_errors"] += 1
-                    self._counts["degraded_loads"] += 1
+                self._counts.add("peer_errors", "degraded_loads")
                 return self._call_getter(key), LOADED
             value = bytes(value)
-            if estimate >= self._promote_at:
+            if estimate >= self._hot_keys.promote_at:
                 self._promote(key, value, gen)
             return value, REMOTE
         try:
@@ -387,12 +355,10 @@ class _GroupLogic:
         # set() also says False for an entry larger than the cache: not a refusal.
         size = len(key.encode("utf-8")) + memoryview(value).nbytes + self._core.ENTRY_OVERHEAD
         if size <= self._main.max_bytes:
-            with self._mu:
-                self._counts["admission_rejects"] += 1
+            self._counts.add("admission_rejects")
 
     def _call_getter(self, key: str) -> bytes:
-        with self._mu:
-            self._counts["getter_loads"] += 1
+        self._counts.add("getter_loads")
         value = self._getter(key)
         if type(value) is bytes:
             return value
@@ -420,86 +386,19 @@ class _GroupLogic:
 
     def _observe(self, key: str) -> int:
         """Note a miss of key (and the sampled hits since the last one); its estimate."""
-        with self._freq_lock:
-            self._drain_hits()
-            estimate = self._sighted(key, 1.0)
-            self._misses_unchecked += 1
-            if self._misses_unchecked >= _HALVING_CHECK_EVERY:
-                self._check_halving()
-            return estimate
+        self._drain_hits()
+        estimate, cooled = self._hot_keys.missed(key)
+        self._demote_all(cooled)
+        return estimate
 
     def _drain_hits(self) -> None:
-        """Move the hit path's samples into the latency record and the candidates."""
+        """Move the hit path's samples into the latency record and the hot-key tracker."""
         times = self._drain_hit_times()
         if times:
             self._hit_latency.record_many(times)
         keys = self._drain_hit_keys()
-        if not keys:
-            return
-        # Each sampled key stands for an equal share of the hits since the last
-        # drain (the ring keeps the newest keys when more hits than it holds
-        # arrive between two drains).
-        hits = self._local_hits
-        weight = max(1.0, (hits - self._hits_drained) / len(keys))
-        self._hits_drained = hits
-        sighted = self._sighted
-        for key in keys:
-            if type(key) is not str:
-                try:
-                    key = _key_str(key)
-                except ValueError:
-                    continue
-            sighted(key, weight)
-
-    def _sighted(self, key: str, weight: float) -> int:
-        estimate: int = self._main.frequency(key)
-        candidates = self._candidates
-        # A newcomer enters when its estimate beats the weakest key kept at the
-        # last pruning; pruning at twice the size keeps the top
-        # _candidates_max, so its sort is paid once per many admissions.
-        if key in candidates:
-            candidates[key] += weight
-        elif estimate > self._candidates_floor:
-            candidates[key] = weight
-            if len(candidates) >= 2 * self._candidates_max:
-                self._prune_candidates()
-        return estimate
-
-    def _ranked(self) -> list[tuple[str, int]]:
-        """The candidates with their estimates, most frequent first."""
-        frequency = self._main.frequency
-        candidates = self._candidates
-        ranked = [(k, frequency(k), s) for k, s in candidates.items()]
-        ranked.sort(key=lambda item: (item[1], item[2]), reverse=True)
-        return [(k, f) for k, f, _ in ranked]
-
-    def _prune_candidates(self) -> None:
-        kept = self._ranked()[: self._candidates_max]
-        candidates = self._candidates
-        self._candidates = {k: candidates[k] for k, _ in kept}
-        self._candidates_floor = kept[-1][1] if len(kept) == self._candidates_max else 0
-
-    def _check_halving(self) -> None:
-        """After the main cache's sketch halved: age the candidates, demote cooled keys."""
-        self._misses_unchecked = 0
-        halvings = self._main.frequency_stats()["halvings"]
-        if halvings == self._halvings_seen:
-            return
-        shift = min(halvings - self._halvings_seen, 64)
-        self._halvings_seen = halvings
-        frequency = self._main.frequency
-        self._candidates = {
-            k: s / (1 << shift) for k, s in self._candidates.items() if frequency(k) > 0
-        }
-        self._candidates_floor >>= shift
-        hot = self._hot
-        if hot is None:
-            return
-        for key in list(self._hot_keys):
-            if key not in hot:
-                del self._hot_keys[key]  # evicted by the hot cache's LRU
-            elif frequency(key) < self._demote_below:
-                self._demote_locked(key)
+        if keys:
+            self._hot_keys.hit_samples(_str_keys(keys), self._hits)
 
     def _promote(self, key: str, value: bytes, gen: int) -> None:
         hot = self._hot
@@ -508,32 +407,27 @@ class _GroupLogic:
         with self._fence.current(key, gen) as current:
             if not current or not hot.set(key, value):
                 return
-        with self._freq_lock:
-            self._hot_keys[key] = None
-            if len(self._hot_keys) > 2 * len(hot) + 1024:
-                self._hot_keys = {k: None for k in self._hot_keys if k in hot}
-        with self._mu:
-            self._counts["promotions"] += 1
+        self._hot_keys.promoted(key, len(hot))
+        self._counts.add("promotions")
 
     def _demote(self, key: str) -> None:
-        with self._freq_lock:
-            self._demote_locked(key)
+        self._hot_keys.forget(key)
+        self._demote_all([key])
 
-    def _demote_locked(self, key: str) -> None:
-        self._hot_keys.pop(key, None)
-        if self._hot is not None and self._hot.delete(key):
-            with self._mu:
-                self._counts["demotions"] += 1
+    def _demote_all(self, keys: list[str]) -> None:
+        hot = self._hot
+        for key in keys:
+            if hot is not None and hot.delete(key):
+                self._counts.add("demotions")
 
     def top_hot_keys(self, n: int = 10) -> list[tuple[str, int]]:
         """The n most frequently requested keys now, with their estimated counts."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, not {n!r}")
-        with self._freq_lock:
-            self._drain_hits()
-            self._check_halving()
-            ranked = self._ranked()
-        return [item for item in ranked[:n] if item[1] > 0]
+        self._drain_hits()
+        ranked, cooled = self._hot_keys.top(n)
+        self._demote_all(cooled)
+        return ranked
 
     # --------------------------------------------------------------- writes
 
@@ -574,10 +468,9 @@ class _GroupLogic:
                 raise RuntimeError(f"register_peers called more than once for group {self.name!r}")
             if self._hot_bytes > 0:
                 main_bytes = self.max_bytes - self._hot_bytes
-                with self._freq_lock:
-                    self._drain_hits()
-                    self._main = self._new_main(main_bytes)
-                    self._halvings_seen = 0
+                self._drain_hits()
+                self._main = self._new_main(main_bytes)
+                self._hot_keys.restart()
                 # Plain LRU: promotion already admits by the main cache's
                 # estimate, and a hot cache with TinyLFU would keep a second sketch.
                 self._hot = self._core.LRUCache(self._hot_bytes, self._default_ttl)
@@ -587,15 +480,13 @@ class _GroupLogic:
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges of this group, for the metrics and /stats."""
-        with self._freq_lock:
-            self._drain_hits()
-            self._check_halving()
-            sketch = self._main.frequency_stats()
-        fast_hits = self._local_hits
+        self._drain_hits()
+        self._demote_all(self._hot_keys.check())
+        sketch = self._main.frequency_stats()
+        fast_hits = self._hits
         main = self._main.stats()
         hot = self._hot.stats() if self._hot is not None else None
-        with self._mu:
-            counts = dict(self._counts)
+        counts = self._counts.snapshot()
         gets = fast_hits + counts.pop("slow_gets")
         counts[LOCAL] += fast_hits
         hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
@@ -642,72 +533,3 @@ class _GroupLogic:
             self._hot.clear()
         if self._negative is not None:
             self._negative.clear()
-
-
-# Every attribute a group sets; _main and the hit-path state are GroupCore's.
-_GROUP_SLOTS = (
-    "_candidates",
-    "_candidates_floor",
-    "_candidates_max",
-    "_clock",
-    "_core",
-    "_counts",
-    "_default_ttl",
-    "_demote_below",
-    "_flight",
-    "_freq_lock",
-    "_getter",
-    "_getter_name",
-    "_halvings_seen",
-    "_hit_latency",
-    "_hits_drained",
-    "_hot",
-    "_hot_bytes",
-    "_hot_keys",
-    "_miss_latency",
-    "_misses_unchecked",
-    "_mu",
-    "_fence",
-    "_peers_lock",
-    "_negative",
-    "_picker",
-    "_promote_at",
-    "admission",
-    "hot_fraction",
-    "max_bytes",
-    "name",
-    "negative_ttl",
-)
-
-
-def _slots_over(base: type) -> tuple[str, ...]:
-    # The C GroupCore has no weakref slot; the twin, a plain class, has one.
-    return _GROUP_SLOTS + (() if base.__weakrefoffset__ else ("__weakref__",))
-
-
-class Group(_GroupLogic, _default_core.GroupCore):  # type: ignore[misc, name-defined]
-    """A named cache in front of a getter; create one with new_group()."""
-
-    __slots__ = _slots_over(_default_core.GroupCore)
-
-
-# One group class per core module (GroupCore of the C core or of the twin),
-# Group being the default core's. Guarded by _groups_lock.
-_classes: dict[type, type[Group]] = {_default_core.GroupCore: Group}
-
-
-def _group_class(core: ModuleType) -> type[Group]:
-    """The group class whose hit path is core's GroupCore."""
-    base = getattr(core, "GroupCore", None)
-    if base is None:
-        raise TypeError(f"core {getattr(core, '__name__', core)!r} has no GroupCore")
-    with _groups_lock:
-        cls = _classes.get(base)
-        if cls is None:
-            cls = type(
-                "Group",
-                (_GroupLogic, base),
-                {"__slots__": _slots_over(base), "__doc__": Group.__doc__, "__module__": __name__},
-            )
-            _classes[base] = cls
-    return cls

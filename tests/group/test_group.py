@@ -605,14 +605,15 @@ def test_bad_admission(core: ModuleType) -> None:
     assert get_group("g") is None
 
 
-def test_group_is_built_on_the_cores_group_core(core: ModuleType) -> None:
+def test_group_composes_the_cores_hit_path(core: ModuleType) -> None:
     import distcache
 
     g = make(core)
-    assert isinstance(g, core.GroupCore)
-    assert type(g) is type(make(core, name="other"))  # one class per core
-    default = new_group("default", 1 << 20, doubled)
-    assert isinstance(default, distcache.Group)
+    assert type(g) is Group is distcache.Group  # one class, whatever the core
+    assert isinstance(g, distcache._impl.HitPath) and isinstance(g._main, core.LRUCache)
+    assert g.get("k") == b"kk"  # a miss: the getter
+    assert g.get("k") == b"kk" and g._hits == 1
+    g.attribute_of_my_own = 1  # no slot list to keep in step
 
 
 def test_hot_keys_read_the_main_caches_sketch(core: ModuleType) -> None:
@@ -625,7 +626,7 @@ def test_hot_keys_read_the_main_caches_sketch(core: ModuleType) -> None:
     negative = g._negative
     own = [
         name
-        for name in type(g).__slots__
+        for name in vars(g)
         if isinstance(getattr(g, name, None), (core.CountMinSketch, core.BloomFilter))
     ]
     assert own == [] and negative is not None

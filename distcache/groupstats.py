@@ -1,0 +1,49 @@
+"""A group's counters, one field each, as groupcache's Stats struct.
+
+A typo in a field name fails loudly (AttributeError at the first count),
+where a dict of string keys let it pass. Hits of the main cache are counted
+by the core's hit path, not here (see Group.stats).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+__all__ = ["GroupCounters"]
+
+
+@dataclasses.dataclass
+class GroupCounters:
+    """Counts of what a group's gets, loads and writes did; add() is thread-safe."""
+
+    slow_gets: int = 0  # gets that missed the main cache (each ends in one outcome below)
+    local_hits: int = 0  # misses answered by the main cache after all (a flight finished)
+    hot_hits: int = 0  # answered by the hot cache (a copy of a key owned elsewhere)
+    remote_hits: int = 0  # answered by the key's owner, another node
+    loaded: int = 0  # answered by the getter, here
+    negative_hits: int = 0  # NotFound from the negative cache, the source not asked
+    not_found: int = 0  # NotFound from the getter or the owner
+    errors: int = 0  # gets that raised anything else
+    getter_loads: int = 0  # calls of the getter
+    peer_loads: int = 0  # requests to another node
+    peer_errors: int = 0  # of those, the ones that failed
+    degraded_loads: int = 0  # getter calls made because the owner could not answer
+    admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused
+    promotions: int = 0  # keys copied into the hot cache
+    demotions: int = 0  # keys dropped from the hot cache as they cooled
+
+    def __post_init__(self) -> None:
+        # Guards every field.
+        self._lock = threading.Lock()
+
+    def add(self, *fields: str) -> None:
+        """Counts one more of each named field."""
+        with self._lock:
+            for name in fields:
+                setattr(self, name, getattr(self, name) + 1)
+
+    def snapshot(self) -> dict[str, int]:
+        """Every field's value, read at one instant."""
+        with self._lock:
+            return dataclasses.asdict(self)
