@@ -7,7 +7,7 @@ DEPS   := $(VENV)/.deps-stamp
 BENCH_DEPS := $(VENV)/.bench-stamp
 EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
 
-.PHONY: all build test test-pure demo bench bench-deps asv sanitize lint clean wheel wheel-check
+.PHONY: all build test test-pure demo bench bench-deps asv sanitize model lint clean wheel wheel-check
 
 all: build
 
@@ -57,6 +57,12 @@ sanitize: $(DEPS)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	PYTHONMALLOC=malloc $(VPY) -m pytest -p no:cacheprovider -q tests/core; \
 	status=$$?; $(VPY) setup.py -q build_ext --inplace --force; exit $$status
+
+# The byte-budget reservation of csrc/lru.h, every interleaving of 2-4 threads
+# (tests/model/reserve_model.py); the protocol before issue 7 must livelock.
+model: $(DEPS)
+	$(VPY) -m tests.model.reserve_model --protocol fixed
+	$(VPY) -m tests.model.reserve_model --protocol buggy --expect-violation > /dev/null
 
 lint: $(DEPS)
 	$(VPY) -m pip install -q ruff
