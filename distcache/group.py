@@ -32,7 +32,8 @@ from .groupstats import GroupCounters
 from .hotkeys import HotKeys
 from .latency import LatencyHistogram, percentiles
 from .negative import NegativeCache
-from .peers import Getter, NotFound, Peer, PeerPicker
+from .peers import Getter, NotFound, Peer, PeerPicker, Placement
+from .replicapush import ReplicaPusher
 from .singleflight import SingleFlight
 from .writefence import WriteFence
 
@@ -246,6 +247,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         # Guards _picker and the rebuild of _main and _hot by register_peers.
         self._peers_lock = threading.Lock()
         self._counts = GroupCounters()
+        self._pusher = ReplicaPusher(name, self._counts.add)
 
     def _new_main(self, max_bytes: int) -> Any:
         # Frequency is tracked even without admission: hot keys read it.
@@ -316,23 +318,11 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         if self._negative is not None and key in self._negative:
             raise _RememberedAbsent(key)
         picker = self._picker
-        peer = picker.pick_peer(key) if forward and picker is not None else None
-        if peer is not None:
-            self._counts.add("peer_loads")
-            try:
-                value = peer.get(self.name, key)
-            except NotFound:
-                self._remember_absent(key, gen)
-                raise
-            except Exception:
-                # The owner is unreachable: load here (degraded), but cache
-                # nothing, so no copy outlives the owner's return.
-                self._counts.add("peer_errors", "degraded_loads")
-                return self._call_getter(key), LOADED
-            value = bytes(value)
-            if estimate >= self._hot_keys.promote_at:
-                self._promote(key, value, gen)
-            return value, REMOTE
+        placement = picker.placement(key) if picker is not None else None
+        if forward and placement is not None and not placement.local:
+            return self._load_from_replicas(key, placement.others, estimate, gen)
+        # This node is a replica of the key (or has no peers, or was asked by
+        # a peer, which never forwards twice): the source of truth answers.
         try:
             value = self._call_getter(key)
         except NotFound:
@@ -342,7 +332,35 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
             if current:
                 # Refused by admission or not, the caller gets the value.
                 self._store(key, value, None, force=False)
+        if current and placement is not None and placement.local:
+            for peer in placement.others:
+                self._pusher.offer(peer, key, value)
         return value, LOADED
+
+    def _load_from_replicas(
+        self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
+    ) -> tuple[bytes, str]:
+        """Asks the key's replicas in ring order; loads here (degraded) if none answers."""
+        for i, peer in enumerate(replicas):
+            self._counts.add("peer_loads")
+            try:
+                value = peer.get(self.name, key, forwarded=True)
+            except NotFound:
+                self._remember_absent(key, gen)
+                raise
+            except Exception:
+                self._counts.add("peer_errors")
+                if i + 1 < len(replicas):
+                    self._counts.add("failovers")
+                continue
+            value = bytes(value)
+            if estimate >= self._hot_keys.promote_at:
+                self._promote(key, value, gen)
+            return value, REMOTE
+        # No replica answered: load here so that the reader does not fail, but
+        # cache nothing, so no copy outlives the replicas' return.
+        self._counts.add("degraded_loads")
+        return self._call_getter(key), LOADED
 
     def _store(self, key: str, value: Any, ttl: float | None, *, force: bool) -> None:
         """Set key in the main cache, counting a refusal by its admission policy.
@@ -431,18 +449,43 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
 
     # --------------------------------------------------------------- writes
 
-    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        """Store value under key in this node's cache (and forget that it was absent)."""
+    def set(
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
+    ) -> None:
+        """Store value under key in the cache of every replica (never in the source).
+
+        The other nodes get one call each: the replicas a set, the rest a
+        delete of any hot copy, both marked forwarded so that none of them
+        passes it on (no storms). forwarded=True (a peer's call) acts here only.
+        """
         key = _key_str(key)
+        placement = self._placement(key)
         with self._fence.write(key):
-            self._store(key, value, ttl, force=True)
+            if placement is None or placement.local or forwarded:
+                self._store(key, value, ttl, force=True)
+            else:
+                self._main.delete(key)  # a non-replica keeps no main copy
             if self._hot is not None:
                 self._hot.delete(key)
         if self._negative is not None:
             self._negative.discard(key)
+        if not forwarded and placement is not None:
+            value = bytes(value)
+            replicas = placement.others
+            failed = self._broadcast(
+                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True)
+                if peer in replicas
+                else peer.delete(self.name, key, forwarded=True)
+            )
+            if not placement.local and replicas and all(p in failed for p in replicas):
+                raise failed[replicas[0]]
 
-    def delete(self, key: str) -> bool:
-        """Drop key from this node's caches (main, hot, negative); True if it was cached."""
+    def delete(self, key: str, *, forwarded: bool = False) -> bool:
+        """Drop key from every node's caches (main, hot, negative); True if it was cached here.
+
+        The source of truth is not touched: the next get loads the key again.
+        forwarded=True (a peer's call) acts here only.
+        """
         key = _key_str(key)
         with self._fence.write(key):
             found: bool = self._main.delete(key)
@@ -450,7 +493,26 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
                 found = self._hot.delete(key) or found
         if self._negative is not None:
             self._negative.discard(key)
+        if not forwarded and self._picker is not None:
+            self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
         return found
+
+    def _placement(self, key: str) -> Placement | None:
+        picker = self._picker
+        return picker.placement(key) if picker is not None else None
+
+    def _broadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
+        """call(peer) for every other node; the failures, by peer (counted)."""
+        assert self._picker is not None
+        failed: dict[Peer, Exception] = {}
+        self._counts.add("broadcasts")
+        for peer in self._picker.peers():
+            try:
+                call(peer)
+            except Exception as exc:  # counted; that node's copy ages out by its ttl
+                self._counts.add("broadcast_errors")
+                failed[peer] = exc
+        return failed
 
     # ---------------------------------------------------------------- peers
 
@@ -461,8 +523,12 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         cache here, so the main cache is rebuilt and starts empty, its
         frequency estimate too.
         """
-        if not callable(getattr(picker, "pick_peer", None)):
-            raise TypeError(f"picker must have a pick_peer method, not {type(picker).__name__}")
+        if not callable(getattr(picker, "placement", None)) or not callable(
+            getattr(picker, "peers", None)
+        ):
+            raise TypeError(
+                f"picker must have placement and peers methods, not {type(picker).__name__}"
+            )
         with self._peers_lock:
             if self._picker is not None:
                 raise RuntimeError(f"register_peers called more than once for group {self.name!r}")
@@ -533,3 +599,4 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
             self._hot.clear()
         if self._negative is not None:
             self._negative.clear()
+        self._pusher.close()

@@ -28,7 +28,13 @@ class GroupCounters:
     getter_loads: int = 0  # calls of the getter
     peer_loads: int = 0  # requests to another node
     peer_errors: int = 0  # of those, the ones that failed
-    degraded_loads: int = 0  # getter calls made because the owner could not answer
+    degraded_loads: int = 0  # getter calls made because no replica could answer
+    failovers: int = 0  # a replica failed and the next one in ring order was asked
+    replica_pushes: int = 0  # loaded values sent to the key's other replica
+    replica_push_failures: int = 0  # of those, the ones that failed
+    replica_push_dropped: int = 0  # pushes dropped because the push queue was full
+    broadcasts: int = 0  # client sets/deletes sent to the other nodes (one call each)
+    broadcast_errors: int = 0  # calls of those broadcasts that failed
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused
     promotions: int = 0  # keys copied into the hot cache
     demotions: int = 0  # keys dropped from the hot cache as they cooled

@@ -3,14 +3,19 @@
 A group sees other nodes only through these protocols; the gRPC pool
 implements them, and the tests' in-process fake peer does too, so group logic
 is tested without sockets. This module imports nothing of the package.
+
+Every call a group makes to a peer carries ``forwarded=True``: the receiver
+answers from its own cache or source and never passes the request on, so two
+nodes that disagree about the ring cannot forward to each other in a cycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Getter", "NotFound", "Peer", "PeerPicker"]
+__all__ = ["Getter", "NotFound", "Peer", "PeerPicker", "Placement"]
 
 
 class NotFound(KeyError):
@@ -23,17 +28,55 @@ Getter = Callable[[str], Any]
 
 @runtime_checkable
 class Peer(Protocol):
-    """Another node that can answer for the keys it owns."""
+    """Another node, as a group calls it."""
 
-    def get(self, group: str, key: str) -> bytes:
+    def get(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
         """The value of key in the named group; raises NotFound when the source lacks it."""
         ...
+
+    def get_many(
+        self, group: str, keys: Iterable[str], *, forwarded: bool = True
+    ) -> dict[str, bytes]:
+        """The values of the keys the peer has or can load (absent keys left out)."""
+        ...
+
+    def set(
+        self, group: str, key: str, value: bytes, ttl: float | None = None,
+        *, forwarded: bool = True,
+    ) -> None:
+        """Stores value in the peer's cache (never in the source of truth)."""
+        ...
+
+    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+        """Drops key from the peer's caches, hot copy included; True if it had it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a key lives: its replicas in ring order, None standing for this node."""
+
+    replicas: tuple[Peer | None, ...]
+
+    @property
+    def local(self) -> bool:
+        """Whether this node is one of the key's replicas."""
+        return None in self.replicas
+
+    @property
+    def others(self) -> tuple[Peer, ...]:
+        """The replicas other than this node, in ring order (the failover order)."""
+        return tuple(p for p in self.replicas if p is not None)
 
 
 @runtime_checkable
 class PeerPicker(Protocol):
-    """Chooses the owner of a key: a Peer, or None when this node owns it."""
+    """Knows the ring: where each key lives, and every other node."""
 
-    def pick_peer(self, key: str) -> Peer | None:
-        """The peer that owns key, or None when the local node does."""
+    def placement(self, key: str) -> Placement:
+        """The key's replica set, in ring order."""
+        ...
+
+    def peers(self) -> tuple[Peer, ...]:
+        """Every node but this one (the receivers of a broadcast)."""
         ...

@@ -574,7 +574,7 @@ def test_register_peers_twice(core: ModuleType) -> None:
 
 
 def test_register_peers_needs_a_picker(core: ModuleType) -> None:
-    with pytest.raises(TypeError, match="pick_peer"):
+    with pytest.raises(TypeError, match="placement and peers"):
         make(core).register_peers(object())  # type: ignore[arg-type]
 
 
