@@ -7,7 +7,7 @@ DEPS   := $(VENV)/.deps-stamp
 BENCH_DEPS := $(VENV)/.bench-stamp
 EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
 
-.PHONY: all build test test-pure demo bench bench-deps asv sanitize model lint clean wheel wheel-check
+.PHONY: proto all build test test-pure demo bench bench-deps asv sanitize model lint clean wheel wheel-check
 
 all: build
 
@@ -63,6 +63,12 @@ sanitize: $(DEPS)
 model: $(DEPS)
 	$(VPY) -m tests.model.reserve_model --protocol fixed
 	$(VPY) -m tests.model.reserve_model --protocol buggy --expect-violation > /dev/null
+
+# The message classes from proto/distcache.proto (never edited by hand;
+# tests/cluster/test_stubs.py fails when they are stale). Only the messages:
+# the service is wired in grpcpool.py, the one module that imports grpc.
+proto: $(DEPS)
+	$(VPY) -m grpc_tools.protoc -Idistcache=proto --python_out=. --pyi_out=. proto/distcache.proto
 
 lint: $(DEPS)
 	$(VPY) -m pip install -q ruff

@@ -1,0 +1,101 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetRequest(_message.Message):
+    __slots__ = ("group", "key", "forwarded", "ring_version")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    key: str
+    forwarded: bool
+    ring_version: int
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+
+class GetResponse(_message.Message):
+    __slots__ = ("data", "found", "err")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    ERR_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    found: bool
+    err: str
+    def __init__(self, data: _Optional[bytes] = ..., found: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
+
+class SetRequest(_message.Message):
+    __slots__ = ("group", "key", "data", "ttl", "forwarded", "ring_version")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    key: str
+    data: bytes
+    ttl: float
+    forwarded: bool
+    ring_version: int
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+
+class SetResponse(_message.Message):
+    __slots__ = ("success", "err")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERR_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    err: str
+    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ("group", "key", "forwarded", "ring_version")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    key: str
+    forwarded: bool
+    ring_version: int
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+
+class DeleteResponse(_message.Message):
+    __slots__ = ("success", "err")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERR_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    err: str
+    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
+
+class GetManyRequest(_message.Message):
+    __slots__ = ("group", "keys", "forwarded", "ring_version")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    forwarded: bool
+    ring_version: int
+    def __init__(self, group: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+
+class Entry(_message.Message):
+    __slots__ = ("key", "data")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    data: bytes
+    def __init__(self, key: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class GetManyResponse(_message.Message):
+    __slots__ = ("entries", "err")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    ERR_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    err: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., err: _Optional[str] = ...) -> None: ...
