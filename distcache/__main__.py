@@ -1,7 +1,7 @@
 """The command line: ``python -m distcache COMMAND`` (installed as ``distcache``).
 
-Commands: ``demo`` (a local group over SQLite under load). ``serve`` (one
-cluster node) arrives with the cluster.
+Commands: ``demo`` (a local group over SQLite under load) and ``serve`` (one
+cluster node, distcache/serve.py).
 """
 
 from __future__ import annotations
@@ -117,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="seed of the key stream")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_cmd_demo)
+
+    from . import serve as _serve
+
+    serve = commands.add_parser(
+        "serve", help="one cluster node over gRPC",
+        description="Serve groups over an SQLite source as one node of a cluster.")
+    _serve.add_arguments(serve, parse_size)
+    serve.set_defaults(func=_serve.run)
     return parser
 
 

@@ -1,0 +1,438 @@
+"""The cluster's network: a pool of gRPC peers and the node's gRPC server.
+
+The only module that imports grpc. GRPCPool is the PeerPicker a group is
+given (distcache.peers): it places keys on a HashRing of node addresses and
+reaches the other nodes over gRPC channels; its server answers the
+CacheService of proto/distcache.proto (and the standard health service)
+from the registered groups. docs/grpc.md is the user's page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from . import distcache_pb2 as pb
+from ._contract import refuse_copy
+from .group import Group, get_group
+from .hashring import HashRing
+from .peers import NotFound, Placement
+
+__all__ = ["GRPCPool", "PeerDown", "TLSConfig"]
+
+SERVICE = "distcache.CacheService"
+MAX_MESSAGE = 64 << 20  # a value may be up to 4 GiB in the core; over gRPC, 64 MiB
+MAX_KEY_BYTES = 65535
+# A restarted peer is used again within seconds, not after gRPC's default
+# reconnect back-off of up to two minutes (SPEC 3.2).
+_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.enable_retries", 0),
+]
+
+
+class PeerDown(ConnectionError):
+    """A peer is marked down (failed recently) and was not called."""
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """PEM bytes: this node's certificate and key, and the CA that signs its peers."""
+
+    cert: bytes
+    key: bytes
+    ca: bytes | None = None  # verifies peers' servers; with require_client_cert, clients too
+    require_client_cert: bool = False
+
+
+# ------------------------------------------------------------------ client
+
+
+class _Peer:
+    """Another node, reached over one gRPC channel; marked down with back-off on failure."""
+
+    def __init__(self, addr: str, channel: grpc.Channel, timeout: float,
+                 metadata: tuple[tuple[str, str], ...]) -> None:
+        self.addr = addr
+        self._channel = channel
+        self._timeout = timeout
+        self._metadata = metadata
+        call = channel.unary_unary
+        self._get = call(f"/{SERVICE}/Get", request_serializer=pb.GetRequest.SerializeToString,
+                         response_deserializer=pb.GetResponse.FromString)
+        self._set = call(f"/{SERVICE}/Set", request_serializer=pb.SetRequest.SerializeToString,
+                         response_deserializer=pb.SetResponse.FromString)
+        self._delete = call(f"/{SERVICE}/Delete",
+                            request_serializer=pb.DeleteRequest.SerializeToString,
+                            response_deserializer=pb.DeleteResponse.FromString)
+        self._get_many = call(f"/{SERVICE}/GetMany",
+                              request_serializer=pb.GetManyRequest.SerializeToString,
+                              response_deserializer=pb.GetManyResponse.FromString)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        # Guards the failure state below.
+        self._lock = threading.Lock()
+        self.failures = 0  # consecutive
+        self.errors = 0  # since start
+        self.last_error = ""
+        self.down_until = 0.0
+
+    def __repr__(self) -> str:
+        return f"<peer {self.addr}>"
+
+    @property
+    def up(self) -> bool:
+        """Not marked down."""
+        return time.monotonic() >= self.down_until
+
+    def _call(self, stub: Any, request: Any) -> Any:
+        if not self.up:
+            raise PeerDown(f"{self.addr} is marked down: {self.last_error}")
+        try:
+            response = stub(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.NOT_FOUND:  # an unknown group: the peer is fine
+                raise LookupError(exc.details()) from None
+            self._failed(f"{code.name}: {exc.details()}")
+            raise ConnectionError(f"{self.addr}: {code.name}: {exc.details()}") from None
+        with self._lock:
+            self.failures = 0
+        return response
+
+    def _failed(self, why: str) -> None:
+        with self._lock:
+            self.failures += 1
+            self.errors += 1
+            self.last_error = why
+            # Exponential back-off: 0.1 s, 0.2 s, ... up to 5 s; the prober
+            # brings the peer back as soon as its health service answers.
+            self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** (self.failures - 1))
+
+    def probe(self) -> bool:
+        """Asks the peer's health service; marks it up when it serves."""
+        try:
+            reply = self._health.Check(health_pb2.HealthCheckRequest(service=""),
+                                       timeout=self._timeout)
+        except grpc.RpcError:
+            return False
+        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+            with self._lock:
+                self.down_until = 0.0
+                self.failures = 0
+            return True
+        return False
+
+    def get(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
+        r = self._call(self._get, pb.GetRequest(group=group, key=key, forwarded=forwarded))
+        if not r.found:
+            raise NotFound(key)
+        return r.data  # type: ignore[no-any-return]
+
+    def get_many(self, group: str, keys: Iterable[str], *, forwarded: bool = True
+                 ) -> dict[str, bytes]:
+        r = self._call(self._get_many,
+                       pb.GetManyRequest(group=group, keys=list(keys), forwarded=forwarded))
+        return {e.key: e.data for e in r.entries}
+
+    def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
+            *, forwarded: bool = True) -> None:
+        self._call(self._set, pb.SetRequest(group=group, key=key, data=bytes(value),
+                                            ttl=ttl or 0.0, forwarded=forwarded))
+
+    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+        r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=forwarded))
+        return r.success  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+# ------------------------------------------------------------------ server
+
+
+def _bad(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
+    context.abort(code, message)
+
+
+def _group_of(name: str, context: grpc.ServicerContext) -> Group:
+    group = get_group(name) if isinstance(name, str) else None
+    if group is None:
+        _bad(context, grpc.StatusCode.NOT_FOUND, f"no group named {name!r} on this node")
+    return group  # type: ignore[return-value]
+
+
+def _check_key(key: str, context: grpc.ServicerContext) -> None:
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        _bad(context, grpc.StatusCode.INVALID_ARGUMENT,
+             f"key is {size} bytes; the limit is {MAX_KEY_BYTES}")
+
+
+def _getter_failed(context: grpc.ServicerContext, exc: Exception) -> None:
+    text = f"{type(exc).__name__}: {exc}"
+    context.set_trailing_metadata((("err", text),))
+    _bad(context, grpc.StatusCode.UNAVAILABLE, text)
+
+
+class _Service:
+    """The CacheService handlers, answering from the groups of this process."""
+
+    def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> pb.GetResponse:
+        group = _group_of(request.group, context)
+        _check_key(request.key, context)
+        try:
+            value = group.get_local(request.key) if request.forwarded else group.get(request.key)
+        except NotFound:
+            return pb.GetResponse(found=False)
+        except (TypeError, ValueError) as exc:
+            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:  # the getter's error: the client is told, the node lives
+            _getter_failed(context, exc)
+        return pb.GetResponse(data=value, found=True)
+
+    def GetMany(self, request: pb.GetManyRequest, context: grpc.ServicerContext
+                ) -> pb.GetManyResponse:
+        group = _group_of(request.group, context)
+        for key in request.keys:
+            _check_key(key, context)
+        get = group.get_local if request.forwarded else group.get
+        entries = []
+        for key in request.keys:
+            try:
+                entries.append(pb.Entry(key=key, data=get(key)))
+            except NotFound:
+                continue
+            except Exception as exc:
+                _getter_failed(context, exc)
+        return pb.GetManyResponse(entries=entries)
+
+    def Set(self, request: pb.SetRequest, context: grpc.ServicerContext) -> pb.SetResponse:
+        group = _group_of(request.group, context)
+        _check_key(request.key, context)
+        if request.ttl < 0 or request.ttl != request.ttl:
+            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, f"ttl must be >= 0, not {request.ttl}")
+        try:
+            group.set(request.key, request.data, request.ttl or None, forwarded=request.forwarded)
+        except (TypeError, ValueError) as exc:
+            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:
+            return pb.SetResponse(success=False, err=f"{type(exc).__name__}: {exc}")
+        return pb.SetResponse(success=True)
+
+    def Delete(self, request: pb.DeleteRequest, context: grpc.ServicerContext
+               ) -> pb.DeleteResponse:
+        group = _group_of(request.group, context)
+        _check_key(request.key, context)
+        try:
+            group.delete(request.key, forwarded=request.forwarded)
+        except (TypeError, ValueError) as exc:
+            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:
+            return pb.DeleteResponse(success=False, err=f"{type(exc).__name__}: {exc}")
+        return pb.DeleteResponse(success=True)
+
+
+def _handler(service: _Service) -> grpc.GenericRpcHandler:
+    def unary(fn: Callable[..., Any], request: Any, response: Any) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            fn, request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString)
+
+    return grpc.method_handlers_generic_handler(SERVICE, {
+        "Get": unary(service.Get, pb.GetRequest, pb.GetResponse),
+        "Set": unary(service.Set, pb.SetRequest, pb.SetResponse),
+        "Delete": unary(service.Delete, pb.DeleteRequest, pb.DeleteResponse),
+        "GetMany": unary(service.GetMany, pb.GetManyRequest, pb.GetManyResponse),
+    })
+
+
+class _TokenCheck(grpc.ServerInterceptor):
+    """Refuses every CacheService call without `authorization: Bearer <token>`."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+        def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token")
+
+        self._refusal = grpc.unary_unary_rpc_method_handler(refuse)
+
+    def intercept_service(self, continuation: Any, details: Any) -> Any:
+        if not details.method.startswith(f"/{SERVICE}/"):
+            return continuation(details)  # the health service stays open
+        given = dict(details.invocation_metadata).get("authorization", "")
+        if hmac.compare_digest(given.encode(), self._expected):
+            return continuation(details)
+        return self._refusal
+
+
+# -------------------------------------------------------------------- pool
+
+
+class GRPCPool:
+    """This node's place in the cluster: its ring of peers and its gRPC server."""
+
+    def __init__(self, self_addr: str, *, replicas: int = 2, timeout: float = 0.5,
+                 token: str | None = None, tls: TLSConfig | None = None,
+                 vnodes: int = 160, workers: int = 32) -> None:
+        if not isinstance(self_addr, str) or ":" not in self_addr:
+            raise ValueError(f"self_addr must be HOST:PORT, not {self_addr!r}")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise ValueError(f"replicas must be an int >= 1, not {replicas!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, not {timeout!r}")
+        self.self_addr = self_addr
+        self.replicas = replicas
+        self.timeout = timeout
+        self._token = token
+        self._tls = tls
+        self._workers = workers
+        self._vnodes = vnodes
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        # Guards _ring, _peers and ring_version: set_peers swaps all three.
+        self._lock = threading.Lock()
+        self._ring = HashRing([self_addr], vnodes=vnodes)
+        self._peers: dict[str, _Peer] = {}
+        self.ring_version = 0
+        self._server: grpc.Server | None = None
+        self._health: health.HealthServicer | None = None
+        self._stop = threading.Event()
+        self._prober: threading.Thread | None = None
+        self.port: int | None = None
+
+    def __copy__(self) -> Any:
+        refuse_copy(self)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        refuse_copy(self)
+
+    # -- membership --
+
+    def set_peers(self, *addrs: str) -> None:
+        """The cluster's nodes, this one included: swaps the ring at once.
+
+        Channels to nodes no longer listed are closed.
+        """
+        names = set(addrs)
+        if self.self_addr not in names:
+            raise ValueError(f"the peers must include this node's own address {self.self_addr!r}")
+        for addr in names:
+            if not isinstance(addr, str) or ":" not in addr:
+                raise ValueError(f"a peer is HOST:PORT, not {addr!r}")
+        ring = HashRing(names, vnodes=self._vnodes)
+        with self._lock:
+            old = self._peers
+            peers = {a: old.get(a) or self._connect(a) for a in names if a != self.self_addr}
+            removed = [p for a, p in old.items() if a not in peers]
+            self._ring, self._peers = ring, peers
+            self.ring_version += 1
+        for peer in removed:
+            peer.close()
+
+    def _connect(self, addr: str) -> _Peer:
+        if self._tls is not None:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=self._tls.ca,
+                private_key=self._tls.key if self._tls.require_client_cert else None,
+                certificate_chain=self._tls.cert if self._tls.require_client_cert else None)
+            channel = grpc.secure_channel(addr, creds, options=_CHANNEL_OPTIONS)
+        else:
+            channel = grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
+        return _Peer(addr, channel, self.timeout, self._metadata)
+
+    def placement(self, key: str) -> Placement:
+        """The key's replicas in ring order; None is this node."""
+        with self._lock:
+            ring, peers = self._ring, self._peers
+        return Placement(tuple(None if a == self.self_addr else peers[a]
+                               for a in ring.get_n(key, self.replicas)))
+
+    def peers(self) -> tuple[Any, ...]:
+        """Every other node."""
+        with self._lock:
+            return tuple(self._peers.values())
+
+    def peer_states(self) -> list[dict[str, Any]]:
+        """Per peer: address, up or down, errors and the last one (for /stats)."""
+        return [{"addr": p.addr, "up": p.up, "errors": p.errors, "last_error": p.last_error}
+                for p in self.peers()]
+
+    # -- the server --
+
+    def start(self, bind: str | None = None) -> int:
+        """Starts serving on bind (default: this node's address); returns the port."""
+        if self._server is not None:
+            raise RuntimeError("this pool is already serving")
+        options = [("grpc.so_reuseport", 0),
+                   ("grpc.max_send_message_length", MAX_MESSAGE),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE)]
+        interceptors = [_TokenCheck(self._token)] if self._token else []
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._workers),
+                             options=options, interceptors=interceptors)
+        server.add_generic_rpc_handlers((_handler(_Service()),))
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        address = bind or self.self_addr
+        try:
+            if self._tls is not None:
+                creds = grpc.ssl_server_credentials(
+                    [(self._tls.key, self._tls.cert)], root_certificates=self._tls.ca,
+                    require_client_auth=self._tls.require_client_cert)
+                port = server.add_secure_port(address, creds)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from None
+        if port == 0:
+            raise OSError(f"cannot listen on {address}: the address is in use or not local")
+        server.start()
+        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        self.port = port
+        self._stop.clear()
+        self._prober = threading.Thread(target=self._probe_loop, name="distcache-prober",
+                                        daemon=True)
+        self._prober.start()
+        return port
+
+    def serve(self) -> None:
+        """start(), then blocks until stop()."""
+        if self._server is None:
+            self.start()
+        assert self._server is not None
+        self._server.wait_for_termination()
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        """Stops serving (in-flight calls get `grace` seconds) and closes every channel."""
+        self._stop.set()
+        server, self._server = self._server, None
+        if server is not None:
+            if self._health is not None:
+                self._health.enter_graceful_shutdown()
+            server.stop(grace).wait(timeout=(grace or 0) + 5)
+        if self._prober is not None:
+            self._prober.join(timeout=5)
+        with self._lock:
+            peers, self._peers = list(self._peers.values()), {}
+        for peer in peers:
+            peer.close()
+
+    def _probe_loop(self) -> None:
+        # Brings marked-down peers back as soon as their health service answers.
+        while not self._stop.wait(0.25):
+            for peer in self.peers():
+                if not peer.up:
+                    peer.probe()

@@ -1,0 +1,161 @@
+"""`distcache serve`: one cluster node, assembled from its command-line options.
+
+Groups over an SQLite source of truth, registered with a GRPCPool that serves
+them. Every startup error (a port in use, a missing database or table, a bad
+size, this node's address missing from --peers) is one line on stderr and
+exit status 2; SIGTERM and SIGINT stop the node gracefully (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+
+class StartupError(Exception):
+    """What stops a node from starting: printed as one line, exit status 2."""
+
+
+def add_arguments(p: argparse.ArgumentParser, parse_size: Any) -> None:
+    """The options of `distcache serve`."""
+    p.add_argument("--addr", required=True, help="this node's HOST:PORT, as named in --peers")
+    p.add_argument("--peers", default=None,
+                   help="every node's HOST:PORT, comma-separated, this one included "
+                        "(default: this node alone)")
+    p.add_argument("--group", action="append", required=True, metavar="NAME:SIZE",
+                   help="a group and its budget, e.g. users:64MiB (repeatable)")
+    p.add_argument("--loader", required=True, metavar="sqlite:PATH:TABLE",
+                   help="the source of truth: SELECT value FROM TABLE WHERE key = ?")
+    p.add_argument("--replicas", type=int, default=2, help="nodes that keep each key")
+    p.add_argument("--timeout", type=float, default=0.5, help="seconds per call to a peer")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="shared secret every CacheService call must carry")
+    auth.add_argument("--token-file", help="a file holding the token")
+    p.add_argument("--tls-cert", help="PEM certificate of this node")
+    p.add_argument("--tls-key", help="PEM private key of this node")
+    p.add_argument("--tls-client-ca", help="PEM CA: require and verify client certificates")
+    p.set_defaults(parse_size=parse_size)
+
+
+def _groups(specs: list[str], parse_size: Any) -> list[tuple[str, int]]:
+    out = []
+    for spec in specs:
+        name, sep, size = spec.rpartition(":")
+        if not sep or not name:
+            raise StartupError(f"--group takes NAME:SIZE (e.g. users:64MiB), not {spec!r}")
+        try:
+            out.append((name, parse_size(size)))
+        except argparse.ArgumentTypeError as exc:
+            raise StartupError(f"--group {spec}: {exc}") from None
+    return out
+
+
+def _loader(spec: str) -> Any:
+    from .sqlite_getter import SQLiteGetter
+
+    kind, _, rest = spec.partition(":")
+    path, sep, table = rest.rpartition(":")
+    if kind != "sqlite" or not sep or not path or not table:
+        raise StartupError(f"--loader takes sqlite:PATH:TABLE, not {spec!r}")
+    try:
+        return SQLiteGetter(path, table)
+    except (OSError, ValueError) as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _read(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise StartupError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _pool(args: argparse.Namespace) -> Any:
+    from .grpcpool import GRPCPool, TLSConfig
+
+    token = args.token
+    if args.token_file is not None:
+        token = (_read(args.token_file, "--token-file") or b"").decode().strip()
+        if not token:
+            raise StartupError(f"--token-file {args.token_file} is empty")
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise StartupError("--tls-cert and --tls-key go together")
+        ca = _read(args.tls_client_ca, "--tls-client-ca")
+        tls = TLSConfig(_read(args.tls_cert, "--tls-cert") or b"",
+                        _read(args.tls_key, "--tls-key") or b"",
+                        ca=ca, require_client_cert=ca is not None)
+    elif args.tls_client_ca:
+        raise StartupError("--tls-client-ca needs --tls-cert and --tls-key")
+    peers = [p.strip() for p in (args.peers or args.addr).split(",") if p.strip()]
+    try:
+        pool = GRPCPool(args.addr, replicas=args.replicas, timeout=args.timeout,
+                        token=token, tls=tls)
+        pool.set_peers(*peers)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    return pool
+
+
+def _check_free(addr: str) -> None:
+    """Fails as a StartupError when addr cannot be listened on; gRPC would also say
+    so, but in a log line of its own before ours."""
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    try:
+        number = int(port)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            # As gRPC binds: a port whose old connections linger in TIME_WAIT
+            # (a node restarted after a crash) is free; one with a listener is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, number))
+    except ValueError:
+        raise StartupError(f"--addr takes HOST:PORT, not {addr!r}") from None
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {addr}: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs one node until SIGTERM or SIGINT; 2 on a startup error."""
+    from .group import new_group
+
+    try:
+        groups = _groups(args.group, args.parse_size)
+        _check_free(args.addr)
+        pool = _pool(args)
+        getter = _loader(args.loader)
+        for name, size in groups:
+            try:
+                new_group(name, size, getter).register_peers(pool)
+            except ValueError as exc:
+                raise StartupError(f"--group {name}: {exc}") from None
+        try:
+            pool.start()
+        except OSError as exc:
+            raise StartupError(str(exc)) from None
+    except StartupError as exc:
+        print(f"distcache serve: {exc}", file=sys.stderr)
+        return 2
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"distcache serve: {args.addr} serving {', '.join(n for n, _ in groups)} "
+          f"(peers: {len(pool.peers())}, replicas: {pool.replicas})", flush=True)
+    stopping.wait()
+    pool.stop(grace=1.0)
+    return 0

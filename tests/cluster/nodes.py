@@ -1,0 +1,120 @@
+"""Real nodes for the cluster tests: `distcache serve` subprocesses on 127.0.0.1.
+
+Each node is started on a free loopback port over an SQLite database the test
+made, is waited for until it says it serves, and is stopped by its pid when
+the test ends, passed or failed (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distcache.sqlite_getter import create_table
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the kernel's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_source(path: Path, rows: int = 1000) -> Path:
+    """An SQLite source of truth: key "k<i>" -> b"value-<i>"."""
+    create_table(path, "items", {f"k{i}": b"value-%d" % i for i in range(rows)})
+    return path
+
+
+@dataclass
+class Node:
+    """One `distcache serve` process."""
+
+    addr: str
+    args: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    def start(self, timeout: float = START_TIMEOUT) -> Node:
+        """Starts the process and waits for its "serving" line."""
+        log = Path(tempfile.mkstemp(prefix="node-", suffix=".log")[1])
+        with open(log, "wb") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "distcache", "serve", "--addr", self.addr, *self.args],
+                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.logs.append(log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" serving " in log.read_bytes():
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"node {self.addr} did not start: {self.output()}")
+
+    def output(self) -> str:
+        """What the node printed, over all its starts."""
+        return "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def pause(self, paused: bool) -> None:
+        """SIGSTOP or SIGCONT: a hang, not a crash."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; idempotent."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGCONT)
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for log in self.logs:
+            log.unlink(missing_ok=True)
+        self.logs.clear()
+
+
+class Cluster:
+    """n nodes sharing one source; every node listed in every --peers."""
+
+    def __init__(self, db: Path, n: int = 3, extra: list[str] | None = None,
+                 group: str = "items:4MiB") -> None:
+        self.addrs = [f"127.0.0.1:{free_port()}" for _ in range(n)]
+        peers = ",".join(self.addrs)
+        self.nodes = [
+            Node(a, ["--peers", peers, "--group", group, "--loader", f"sqlite:{db}:items",
+                     *(extra or [])])
+            for a in self.addrs
+        ]
+
+    def start(self) -> Cluster:
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
