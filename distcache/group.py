@@ -22,7 +22,8 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -447,6 +448,46 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         self._demote_all(cooled)
         return ranked
 
+    def get_many(self, keys: Iterable[str], *, forwarded: bool = False) -> dict[str, bytes]:
+        """The values of keys, in their order; keys the source lacks are left out.
+
+        Main-cache hits are answered at once; the keys this node is not a
+        replica of go to their first replica, one GetMany per replica, all
+        replicas asked in parallel; a replica that fails leaves its keys to
+        get()'s own failover. forwarded=True (a peer's call) never forwards.
+        An error of the getter raises, as get() does.
+        """
+        names = [_key_str(k) for k in keys]
+        found: dict[str, bytes] = self._main.get_many(names)
+        self._counts.add_n("batch_hits", len(found))
+        missing = [key for key in names if key not in found]
+        by_peer: dict[Any, list[str]] = {}
+        local = []
+        for key in missing:
+            placement = None if forwarded else self._placement(key)
+            if placement is None or placement.local:
+                local.append(key)
+            else:
+                by_peer.setdefault(placement.others[0], []).append(key)
+        if by_peer:
+            with ThreadPoolExecutor(max_workers=min(8, len(by_peer))) as pool:
+                asked = {peer: pool.submit(peer.get_many, self.name, ks, forwarded=True)
+                         for peer, ks in by_peer.items()}
+            for peer, future in asked.items():
+                self._counts.add("peer_loads")
+                try:
+                    found.update(future.result())
+                except Exception:
+                    self._counts.add("peer_errors")
+                    local.extend(by_peer[peer])  # get() fails over, then loads
+        get = self.get_local if forwarded else self.get
+        for key in local:
+            try:
+                found[key] = get(key)
+            except NotFound:
+                pass
+        return {key: found[key] for key in names if key in found}
+
     # --------------------------------------------------------------- writes
 
     def set(
@@ -553,8 +594,9 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         main = self._main.stats()
         hot = self._hot.stats() if self._hot is not None else None
         counts = self._counts.snapshot()
-        gets = fast_hits + counts.pop("slow_gets")
-        counts[LOCAL] += fast_hits
+        batch_hits = counts.pop("batch_hits")
+        gets = fast_hits + batch_hits + counts.pop("slow_gets")
+        counts[LOCAL] += fast_hits + batch_hits
         hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
         out: dict[str, Any] = {"name": self.name, "gets": gets}
         out.update(counts)

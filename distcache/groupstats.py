@@ -18,6 +18,7 @@ class GroupCounters:
     """Counts of what a group's gets, loads and writes did; add() is thread-safe."""
 
     slow_gets: int = 0  # gets that missed the main cache (each ends in one outcome below)
+    batch_hits: int = 0  # keys of get_many found in the main cache
     local_hits: int = 0  # misses answered by the main cache after all (a flight finished)
     hot_hits: int = 0  # answered by the hot cache (a copy of a key owned elsewhere)
     remote_hits: int = 0  # answered by the key's owner, another node
@@ -48,6 +49,11 @@ class GroupCounters:
         with self._lock:
             for name in fields:
                 setattr(self, name, getattr(self, name) + 1)
+
+    def add_n(self, name: str, n: int) -> None:
+        """Counts n more of the named field."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
 
     def snapshot(self) -> dict[str, int]:
         """Every field's value, read at one instant."""

@@ -207,16 +207,13 @@ class _Service:
         group = _group_of(request.group, context)
         for key in request.keys:
             _check_key(key, context)
-        get = group.get_local if request.forwarded else group.get
-        entries = []
-        for key in request.keys:
-            try:
-                entries.append(pb.Entry(key=key, data=get(key)))
-            except NotFound:
-                continue
-            except Exception as exc:
-                _getter_failed(context, exc)
-        return pb.GetManyResponse(entries=entries)
+        try:
+            values = group.get_many(request.keys, forwarded=request.forwarded)
+        except (TypeError, ValueError) as exc:
+            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:
+            _getter_failed(context, exc)
+        return pb.GetManyResponse(entries=[pb.Entry(key=k, data=v) for k, v in values.items()])
 
     def Set(self, request: pb.SetRequest, context: grpc.ServicerContext) -> pb.SetResponse:
         group = _group_of(request.group, context)

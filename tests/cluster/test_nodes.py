@@ -221,3 +221,12 @@ def test_startup_errors_are_one_line_and_exit_2(db: Path, tmp_path: Path) -> Non
         assert "cannot listen on" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     finally:
         busy.stop()
+
+
+def test_get_many_through_one_node(cluster: Cluster, client_stubs) -> None:
+    pb, _ = client_stubs
+    s = stub(client_stubs, cluster.addrs[1])
+    keys = [f"k{i}" for i in range(100)] + ["absent"]
+    r = s.GetMany(pb.GetManyRequest(group="items", keys=keys), timeout=DEADLINE)
+    assert [e.key for e in r.entries] == keys[:100]
+    assert all(e.data == b"value-%d" % i for i, e in enumerate(r.entries))

@@ -199,3 +199,22 @@ def test_a_delete_reaches_owner_replica_and_hot_copies(cluster) -> None:
     before = src.calls.count("k7")
     assert c.groups[first].get("k7") == b"value-7"  # loaded again from the source
     assert src.calls.count("k7") == before + 1
+
+
+def test_get_many_asks_each_replica_once_and_keeps_order(cluster) -> None:
+    c, src = cluster
+    g = c.groups["node0"]
+    keys = [f"k{i}" for i in range(40)] + ["nope"]
+    g.get("k0")  # one key already cached here or at its replica
+    got = g.get_many(keys)
+    assert list(got) == keys[:40] and all(got[k] == src.data[k] for k in got)
+    # One GetMany per other node at most, not one call per key.
+    for n in ("node1", "node2"):
+        calls = [m for m, _ in c.links["node0"][n].calls]
+        assert calls.count("get_many") <= 1
+    assert g.get_many([]) == {}
+    c.set_down("node1")
+    c.set_down("node2")
+    again = g.get_many(keys)  # the replicas are down: loaded here, degraded
+    assert list(again) == keys[:40]
+    assert g.stats()["degraded_loads"] > 0
