@@ -1,7 +1,8 @@
 """The command line: ``python -m distcache COMMAND`` (installed as ``distcache``).
 
-Commands: ``demo`` (a local group over SQLite under load) and ``serve`` (one
-cluster node, distcache/serve.py).
+Commands: ``demo`` (a 3-node cluster on loopback with a node killed part-way,
+distcache/clusterdemo.py; ``--local``: one group in one process) and ``serve``
+(one cluster node, distcache/serve.py).
 """
 
 from __future__ import annotations
@@ -84,11 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
             "it and read from it with a Zipf-shaped load; print what the cache saved."
         ),
     )
+    demo.add_argument("--local", action="store_true",
+                      help="one process, one group, no cluster (the local core's demo)")
     demo.add_argument("--rows", type=_positive_int, default=10_000, help="rows in the source")
     demo.add_argument("--threads", type=_positive_int, default=4, help="reader threads")
     demo.add_argument("--zipf", type=_non_negative_float, default=1.0, help="Zipf exponent s")
     demo.add_argument(
-        "--seconds", type=_non_negative_float, default=10.0, help="duration of the load"
+        "--seconds", type=_non_negative_float, default=None,
+        help="duration of the load (default 12 s; 10 s with --local)"
     )
     demo.add_argument(
         "--requests",
@@ -106,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--absent", type=_fraction, default=0.02, help="share of requests for missing keys"
     )
     demo.add_argument(
-        "--cache-size", type=parse_size, default=64 << 20, help="group budget (e.g. 64MiB)"
+        "--cache-size", type=parse_size, default=None,
+        help="group budget per node (e.g. 64MiB; default 32MiB, 64MiB with --local)"
     )
     demo.add_argument(
         "--admission",
@@ -129,23 +134,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.local:
+        return _cmd_cluster_demo(args)
     from .demo import DemoConfig, print_report, run_demo
 
     cfg = DemoConfig(
         rows=args.rows,
         zipf=args.zipf,
         threads=args.threads,
-        seconds=args.seconds,
+        seconds=10.0 if args.seconds is None else args.seconds,
         requests=args.requests,
         delay=args.delay_ms / 1000.0,
         absent=args.absent,
-        cache_bytes=args.cache_size,
+        cache_bytes=64 << 20 if args.cache_size is None else args.cache_size,
         seed=args.seed,
         progress=not args.no_progress,
         extra={"admission": None if args.admission == "none" else args.admission},
     )
     print_report(run_demo(cfg))
     return 0
+
+
+def _cmd_cluster_demo(args: argparse.Namespace) -> int:
+    from .clusterdemo import ClusterDemoConfig, print_cluster_report, run_cluster_demo
+
+    if args.requests is not None:
+        print("distcache demo: --requests needs --local", file=sys.stderr)
+        return 2
+    cfg = ClusterDemoConfig(
+        rows=args.rows,
+        zipf=args.zipf,
+        threads=args.threads,
+        seconds=12.0 if args.seconds is None else max(args.seconds, 3.0),
+        delay_ms=args.delay_ms,
+        absent=args.absent,
+        cache_bytes=32 << 20 if args.cache_size is None else args.cache_size,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    report = run_cluster_demo(cfg)
+    print_cluster_report(report)
+    return 0 if report["errors"] == 0 else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from .group import Group, get_group
 from .hashring import HashRing
 from .peers import NotFound, Placement
 
-__all__ = ["GRPCPool", "PeerDown", "TLSConfig"]
+__all__ = ["Client", "GRPCPool", "PeerDown", "TLSConfig", "connect"]
 
 SERVICE = "distcache.CacheService"
 MAX_MESSAGE = 64 << 20  # a value may be up to 4 GiB in the core; over gRPC, 64 MiB
@@ -64,8 +64,9 @@ class _Peer:
     """Another node, reached over one gRPC channel; marked down with back-off on failure."""
 
     def __init__(self, addr: str, channel: grpc.Channel, timeout: float,
-                 metadata: tuple[tuple[str, str], ...]) -> None:
+                 metadata: tuple[tuple[str, str], ...], *, mark_down: bool = True) -> None:
         self.addr = addr
+        self._mark_down = mark_down
         self._channel = channel
         self._timeout = timeout
         self._metadata = metadata
@@ -116,6 +117,8 @@ class _Peer:
             self.failures += 1
             self.errors += 1
             self.last_error = why
+            if not self._mark_down:
+                return
             # Exponential back-off: 0.1 s, 0.2 s, ... up to 5 s; the prober
             # brings the peer back as soon as its health service answers.
             self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** (self.failures - 1))
@@ -157,6 +160,59 @@ class _Peer:
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _channel(addr: str, tls: TLSConfig | None) -> grpc.Channel:
+    if tls is None:
+        return grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca,
+        private_key=tls.key if tls.require_client_cert else None,
+        certificate_chain=tls.cert if tls.require_client_cert else None)
+    return grpc.secure_channel(addr, creds, options=_CHANNEL_OPTIONS)
+
+
+class Client(_Peer):
+    """A client of one node, for applications: get, get_many, set and delete of a group.
+
+    Calls are not marked forwarded: the node answers for any key, asking the
+    key's replicas itself. A failed call raises ConnectionError (LookupError
+    for an unknown group, NotFound for a key the source lacks).
+    """
+
+    def __init__(self, addr: str, *, timeout: float = 1.0, token: str | None = None,
+                 tls: TLSConfig | None = None) -> None:
+        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        super().__init__(addr, _channel(addr, tls), timeout, metadata, mark_down=False)
+
+    def get(self, group: str, key: str, *, forwarded: bool = False) -> bytes:
+        """The value of key in group; raises NotFound when the source lacks it."""
+        return super().get(group, key, forwarded=forwarded)
+
+    def get_many(self, group: str, keys: Iterable[str], *, forwarded: bool = False
+                 ) -> dict[str, bytes]:
+        """The values of the keys found, in their order."""
+        return super().get_many(group, keys, forwarded=forwarded)
+
+    def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
+            *, forwarded: bool = False) -> None:
+        """Stores value on the key's replicas (never in the source of truth)."""
+        super().set(group, key, value, ttl, forwarded=forwarded)
+
+    def delete(self, group: str, key: str, *, forwarded: bool = False) -> bool:
+        """Drops key from every node's caches."""
+        return super().delete(group, key, forwarded=forwarded)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(addr: str, **kw: Any) -> Client:
+    """A Client of the node at addr (timeout, token and tls as keywords)."""
+    return Client(addr, **kw)
 
 
 # ------------------------------------------------------------------ server
@@ -339,15 +395,7 @@ class GRPCPool:
             peer.close()
 
     def _connect(self, addr: str) -> _Peer:
-        if self._tls is not None:
-            creds = grpc.ssl_channel_credentials(
-                root_certificates=self._tls.ca,
-                private_key=self._tls.key if self._tls.require_client_cert else None,
-                certificate_chain=self._tls.cert if self._tls.require_client_cert else None)
-            channel = grpc.secure_channel(addr, creds, options=_CHANNEL_OPTIONS)
-        else:
-            channel = grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
-        return _Peer(addr, channel, self.timeout, self._metadata)
+        return _Peer(addr, _channel(addr, self._tls), self.timeout, self._metadata)
 
     def placement(self, key: str) -> Placement:
         """The key's replicas in ring order; None is this node."""

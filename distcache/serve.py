@@ -9,6 +9,7 @@ exit status 2; SIGTERM and SIGINT stop the node gracefully (exit 0).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import socket
 import sys
@@ -33,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser, parse_size: Any) -> None:
                    help="a group and its budget, e.g. users:64MiB (repeatable)")
     p.add_argument("--loader", required=True, metavar="sqlite:PATH:TABLE",
                    help="the source of truth: SELECT value FROM TABLE WHERE key = ?")
+    p.add_argument("--loader-delay-ms", type=float, default=0.0,
+                   help="milliseconds each source read sleeps first (a remote database)")
     p.add_argument("--replicas", type=int, default=2, help="nodes that keep each key")
     p.add_argument("--timeout", type=float, default=0.5, help="seconds per call to a peer")
     auth = p.add_mutually_exclusive_group()
@@ -57,7 +60,7 @@ def _groups(specs: list[str], parse_size: Any) -> list[tuple[str, int]]:
     return out
 
 
-def _loader(spec: str) -> Any:
+def _loader(spec: str, delay_ms: float = 0.0) -> Any:
     from .sqlite_getter import SQLiteGetter
 
     kind, _, rest = spec.partition(":")
@@ -65,7 +68,7 @@ def _loader(spec: str) -> Any:
     if kind != "sqlite" or not sep or not path or not table:
         raise StartupError(f"--loader takes sqlite:PATH:TABLE, not {spec!r}")
     try:
-        return SQLiteGetter(path, table)
+        return SQLiteGetter(path, table, delay=delay_ms / 1000.0)
     except (OSError, ValueError) as exc:
         raise StartupError(str(exc)) from None
 
@@ -134,10 +137,12 @@ def run(args: argparse.Namespace) -> int:
         groups = _groups(args.group, args.parse_size)
         _check_free(args.addr)
         pool = _pool(args)
-        getter = _loader(args.loader)
+        getter = _loader(args.loader, args.loader_delay_ms)
+        made = []
         for name, size in groups:
             try:
-                new_group(name, size, getter).register_peers(pool)
+                made.append(new_group(name, size, getter))
+                made[-1].register_peers(pool)
             except ValueError as exc:
                 raise StartupError(f"--group {name}: {exc}") from None
         try:
@@ -158,4 +163,7 @@ def run(args: argparse.Namespace) -> int:
           f"(peers: {len(pool.peers())}, replicas: {pool.replicas})", flush=True)
     stopping.wait()
     pool.stop(grace=1.0)
+    # The counters of this life of the node, for whoever started it (the demo).
+    final = {g.name: {k: v for k, v in g.stats().items() if isinstance(v, int)} for g in made}
+    print(f"distcache serve: stats {json.dumps(final)}", flush=True)
     return 0

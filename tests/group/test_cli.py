@@ -34,7 +34,7 @@ def test_parse_size(text: str, size: int) -> None:
 @pytest.mark.parametrize("text", ["", "0", "-1", "1.5MiB", "64 MiBs", "lots"])
 def test_bad_size_exits_2_with_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["demo", "--cache-size", text])
+        main(["demo", "--local", "--cache-size", text])
     assert exc.value.code == 2
     assert "invalid size" in capsys.readouterr().err
 
@@ -49,6 +49,7 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_prints_what_the_cache_saved(capsys: pytest.CaptureFixture[str]) -> None:
     args = [
         "demo",
+        "--local",
         "--rows",
         "300",
         "--requests",
@@ -84,11 +85,11 @@ def test_demo_admission_knob(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(distcache.demo, "run_demo", report)
     monkeypatch.setattr(distcache.demo, "print_report", lambda report: None)
-    assert main(["demo", "--no-progress"]) == 0
-    assert main(["demo", "--no-progress", "--admission", "none"]) == 0
+    assert main(["demo", "--local", "--no-progress"]) == 0
+    assert main(["demo", "--local", "--no-progress", "--admission", "none"]) == 0
     assert seen == ["tinylfu", None]
     with pytest.raises(SystemExit):
-        main(["demo", "--admission", "lru"])
+        main(["demo", "--local", "--admission", "lru"])
 
 
 def test_demo_accounting() -> None:
