@@ -27,9 +27,13 @@ class StartupError(Exception):
 def add_arguments(p: argparse.ArgumentParser, parse_size: Any) -> None:
     """The options of `distcache serve`."""
     p.add_argument("--addr", required=True, help="this node's HOST:PORT, as named in --peers")
-    p.add_argument("--peers", default=None,
-                   help="every node's HOST:PORT, comma-separated, this one included "
-                        "(default: this node alone)")
+    members = p.add_mutually_exclusive_group()
+    members.add_argument("--peers", default=None,
+                         help="every node's HOST:PORT, comma-separated, this one included "
+                              "(default: this node alone)")
+    members.add_argument("--peers-dns", default=None, metavar="NAME:PORT",
+                         help="the nodes are NAME's addresses (re-resolved every few "
+                              "seconds, e.g. a Kubernetes headless service), each on PORT")
     p.add_argument("--group", action="append", required=True, metavar="NAME:SIZE",
                    help="a group and its budget, e.g. users:64MiB (repeatable)")
     p.add_argument("--loader", required=True, metavar="sqlite:PATH:TABLE",
@@ -110,6 +114,17 @@ def _pool(args: argparse.Namespace) -> Any:
     return pool
 
 
+def _dns(args: argparse.Namespace, pool: Any) -> Any:
+    if args.peers_dns is None:
+        return None
+    from .membership import DNSMembership
+
+    name, sep, port = args.peers_dns.rpartition(":")
+    if not sep or not name or not port.isdigit():
+        raise StartupError(f"--peers-dns takes NAME:PORT, not {args.peers_dns!r}")
+    return DNSMembership(pool, name, int(port))
+
+
 def _check_free(addr: str) -> None:
     """Fails as a StartupError when addr cannot be listened on; gRPC would also say
     so, but in a log line of its own before ours."""
@@ -145,10 +160,13 @@ def run(args: argparse.Namespace) -> int:
                 made[-1].register_peers(pool)
             except ValueError as exc:
                 raise StartupError(f"--group {name}: {exc}") from None
+        dns = _dns(args, pool)
         try:
             pool.start()
         except OSError as exc:
             raise StartupError(str(exc)) from None
+        if dns is not None:
+            dns.start()
     except StartupError as exc:
         print(f"distcache serve: {exc}", file=sys.stderr)
         return 2
@@ -162,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"distcache serve: {args.addr} serving {', '.join(n for n, _ in groups)} "
           f"(peers: {len(pool.peers())}, replicas: {pool.replicas})", flush=True)
     stopping.wait()
+    if dns is not None:
+        dns.stop()
     pool.stop(grace=1.0)
     # The counters of this life of the node, for whoever started it (the demo).
     final = {g.name: {k: v for k, v in g.stats().items() if isinstance(v, int)} for g in made}

@@ -230,3 +230,20 @@ def test_get_many_through_one_node(cluster: Cluster, client_stubs) -> None:
     r = s.GetMany(pb.GetManyRequest(group="items", keys=keys), timeout=DEADLINE)
     assert [e.key for e in r.entries] == keys[:100]
     assert all(e.data == b"value-%d" % i for i, e in enumerate(r.entries))
+
+
+def test_membership_from_dns(db: Path, client_stubs) -> None:
+    pb, _ = client_stubs
+    port = free_port()
+    node = Node(f"127.0.0.1:{port}", ["--peers-dns", f"localhost:{port}", "--group",
+                                       "items:1MiB", "--loader", f"sqlite:{db}:items"])
+    try:
+        node.start()
+        r = stub(client_stubs, node.addr).Get(pb.GetRequest(group="items", key="k3"),
+                                              timeout=DEADLINE)
+        assert r.data == b"value-3"
+    finally:
+        node.stop()
+    r2 = run_serve("--addr", f"127.0.0.1:{free_port()}", "--peers-dns", "nocolon",
+                   "--group", "items:1MiB", "--loader", f"sqlite:{db}:items")
+    assert r2.returncode == 2 and "--peers-dns takes NAME:PORT" in r2.stderr
