@@ -7,7 +7,9 @@ the test ends, passed or failed (SIGTERM, then SIGKILL).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,9 @@ from pathlib import Path
 from distcache.sqlite_getter import create_table
 
 ROOT = Path(__file__).resolve().parents[2]
+# Nodes' output, readable after they stop; removed when the test run ends.
+_LOGS = tempfile.mkdtemp(prefix="distcache-node-logs-")
+atexit.register(shutil.rmtree, _LOGS, True)
 START_TIMEOUT = 30.0
 
 
@@ -47,7 +52,9 @@ class Node:
 
     def start(self, timeout: float = START_TIMEOUT) -> Node:
         """Starts the process and waits for its "serving" line."""
-        log = Path(tempfile.mkstemp(prefix="node-", suffix=".log")[1])
+        fd, name = tempfile.mkstemp(prefix="node-", suffix=".log", dir=_LOGS)
+        os.close(fd)
+        log = Path(name)
         with open(log, "wb") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "distcache", "serve", "--addr", self.addr, *self.args],
@@ -81,7 +88,7 @@ class Node:
         os.kill(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s; idempotent."""
+        """SIGTERM, then SIGKILL after 10 s; idempotent (its output stays readable)."""
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
@@ -92,9 +99,6 @@ class Node:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
-        for log in self.logs:
-            log.unlink(missing_ok=True)
-        self.logs.clear()
 
 
 class Cluster:

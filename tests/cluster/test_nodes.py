@@ -9,6 +9,7 @@ that the test starts and stops by its pid.
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 import threading
@@ -85,6 +86,16 @@ def test_a_generated_client_gets_sets_and_deletes(cluster: Cluster, client_stubs
     for node in (a, b, c):  # gone everywhere: the source's value again
         assert node.Get(pb.GetRequest(group="items", key="k2"),
                         timeout=DEADLINE).data == b"value-2"
+    # No storm: the one client Set and the one client Delete were broadcast
+    # once each, and no receiver broadcast them again.
+    cluster.stop()
+    totals: dict[str, int] = {}
+    for node in cluster.nodes:
+        for line in node.output().splitlines():
+            if line.startswith("distcache serve: stats "):
+                for k, v in json.loads(line.split("stats ", 1)[1])["items"].items():
+                    totals[k] = totals.get(k, 0) + v
+    assert totals["broadcasts"] == 2 and totals["broadcast_errors"] == 0
 
 
 def test_bad_requests_get_status_codes_and_the_node_lives(cluster: Cluster, client_stubs) -> None:
