@@ -236,6 +236,15 @@ def _check_key(key: str, context: grpc.ServicerContext) -> None:
              f"key is {size} bytes; the limit is {MAX_KEY_BYTES}")
 
 
+def _parse(message: Any, raw: bytes, context: grpc.ServicerContext) -> Any:
+    """The request message from its bytes; INVALID_ARGUMENT when they are not one."""
+    try:
+        return message.FromString(raw)
+    except Exception as exc:  # DecodeError, or a string field that is not UTF-8
+        _bad(context, grpc.StatusCode.INVALID_ARGUMENT,
+             f"not a {message.DESCRIPTOR.full_name}: {exc}")
+
+
 def _getter_failed(context: grpc.ServicerContext, exc: Exception) -> None:
     text = f"{type(exc).__name__}: {exc}"
     context.set_trailing_metadata((("err", text),))
@@ -245,7 +254,8 @@ def _getter_failed(context: grpc.ServicerContext, exc: Exception) -> None:
 class _Service:
     """The CacheService handlers, answering from the groups of this process."""
 
-    def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> pb.GetResponse:
+    def Get(self, raw: bytes, context: grpc.ServicerContext) -> pb.GetResponse:
+        request = _parse(pb.GetRequest, raw, context)
         group = _group_of(request.group, context)
         _check_key(request.key, context)
         try:
@@ -258,8 +268,8 @@ class _Service:
             _getter_failed(context, exc)
         return pb.GetResponse(data=value, found=True)
 
-    def GetMany(self, request: pb.GetManyRequest, context: grpc.ServicerContext
-                ) -> pb.GetManyResponse:
+    def GetMany(self, raw: bytes, context: grpc.ServicerContext) -> pb.GetManyResponse:
+        request = _parse(pb.GetManyRequest, raw, context)
         group = _group_of(request.group, context)
         for key in request.keys:
             _check_key(key, context)
@@ -271,7 +281,8 @@ class _Service:
             _getter_failed(context, exc)
         return pb.GetManyResponse(entries=[pb.Entry(key=k, data=v) for k, v in values.items()])
 
-    def Set(self, request: pb.SetRequest, context: grpc.ServicerContext) -> pb.SetResponse:
+    def Set(self, raw: bytes, context: grpc.ServicerContext) -> pb.SetResponse:
+        request = _parse(pb.SetRequest, raw, context)
         group = _group_of(request.group, context)
         _check_key(request.key, context)
         if request.ttl < 0 or request.ttl != request.ttl:
@@ -284,8 +295,8 @@ class _Service:
             return pb.SetResponse(success=False, err=f"{type(exc).__name__}: {exc}")
         return pb.SetResponse(success=True)
 
-    def Delete(self, request: pb.DeleteRequest, context: grpc.ServicerContext
-               ) -> pb.DeleteResponse:
+    def Delete(self, raw: bytes, context: grpc.ServicerContext) -> pb.DeleteResponse:
+        request = _parse(pb.DeleteRequest, raw, context)
         group = _group_of(request.group, context)
         _check_key(request.key, context)
         try:
@@ -298,16 +309,18 @@ class _Service:
 
 
 def _handler(service: _Service) -> grpc.GenericRpcHandler:
-    def unary(fn: Callable[..., Any], request: Any, response: Any) -> grpc.RpcMethodHandler:
+    # Requests arrive as bytes and are parsed by the handlers, so that bytes
+    # that are no message get INVALID_ARGUMENT (a deserializer's failure
+    # would be INTERNAL).
+    def unary(fn: Callable[..., Any], response: Any) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
-            fn, request_deserializer=request.FromString,
-            response_serializer=response.SerializeToString)
+            fn, response_serializer=response.SerializeToString)
 
     return grpc.method_handlers_generic_handler(SERVICE, {
-        "Get": unary(service.Get, pb.GetRequest, pb.GetResponse),
-        "Set": unary(service.Set, pb.SetRequest, pb.SetResponse),
-        "Delete": unary(service.Delete, pb.DeleteRequest, pb.DeleteResponse),
-        "GetMany": unary(service.GetMany, pb.GetManyRequest, pb.GetManyResponse),
+        "Get": unary(service.Get, pb.GetResponse),
+        "Set": unary(service.Set, pb.SetResponse),
+        "Delete": unary(service.Delete, pb.DeleteResponse),
+        "GetMany": unary(service.GetMany, pb.GetManyResponse),
     })
 
 
