@@ -7,7 +7,7 @@ DEPS   := $(VENV)/.deps-stamp
 BENCH_DEPS := $(VENV)/.bench-stamp
 EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
 
-.PHONY: proto all build test test-pure demo bench bench-deps asv sanitize model lint clean wheel wheel-check
+.PHONY: proto all build test test-pure demo bench bench-cluster bench-deps asv sanitize model lint clean wheel wheel-check
 
 all: build
 
@@ -44,6 +44,11 @@ demo: build
 
 bench: build $(BENCH_DEPS)
 	$(VPY) -m asv_bench.compare
+
+# The cluster beside a bare gRPC echo, redis-server and memcached (Debian's
+# redis-server and memcached must be installed: .ci/run installs them).
+bench-cluster: build $(BENCH_DEPS)
+	$(VPY) -m asv_bench.cluster
 
 asv: build $(BENCH_DEPS)
 	cd asv_bench && ../$(VPY) -m asv machine --yes && ../$(VPY) -m asv run --python=same --quick --show-stderr

@@ -300,3 +300,20 @@ def test_hitratio_chart(result: dict, tmp_path: Path) -> None:
     path = tmp_path / "hitratio.png"
     report.write_hitratio_chart(result, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cluster_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    missing = [t for t in ("redis-server", "memcached") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs them)")
+    pytest.importorskip("redis")
+    pytest.importorskip("pymemcache")
+    from asv_bench import cluster
+
+    assert cluster.main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    for label in ("grpc echo (sync server)", "grpc echo (aio server)", "distcache Get",
+                  "redis-py GET", "pymemcache get", "GetMany(100)", "3-node cluster"):
+        assert label in out
