@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             return lambda: c.get(key)
 
         redis_qps = throughput(redis_client, 8, seconds)
+        hot_ns, plain_ns, hot_ratio = hot_hit_ratio(rounds, 20_000 if args.smoke else 200_000)
+        print(f"promoted remote key: Group.get {hot_ns:.1f} ns, LRUCache.get {plain_ns:.1f} ns "
+              f"= {hot_ratio:.2f} (target <= 2)")
         print(f"8 client threads, {seconds:g} s: 3-node cluster {cluster_qps:,.0f} gets/s, "
               f"redis-server {redis_qps:,.0f} gets/s = {cluster_qps / redis_qps:.2f}")
     finally:
@@ -255,6 +258,54 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+class _Owner:
+    """A peer that owns every key and answers from memory (no network)."""
+
+    def get(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
+        return VALUE
+
+
+class _Elsewhere:
+    """A picker for which every key lives on _Owner."""
+
+    def __init__(self) -> None:
+        self.owner = _Owner()
+
+    def placement(self, key: str) -> Any:
+        from distcache.peers import Placement
+
+        return Placement((self.owner,))
+
+    def peers(self) -> tuple[Any, ...]:
+        return (self.owner,)
+
+
+def hot_hit_ratio(rounds: int, number: int) -> tuple[float, float, float]:
+    """(promoted remote key's Group.get ns, LRUCache.get ns, median paired ratio)."""
+    import timeit
+
+    import distcache
+    from distcache.group import new_group
+
+    g = new_group("hot-bench", 1 << 20, lambda k: VALUE, _promote_at=2)
+    g.register_peers(_Elsewhere())
+    try:
+        for _ in range(5):
+            g.get("hot")
+        assert g.stats()["promotions"] == 1
+        c = distcache.LRUCache(1 << 20)
+        c.set("hot", VALUE)
+        env = {"g": g, "c": c, "k": "hot"}
+        hot, plain = [], []
+        for r in range(rounds):
+            pair = [("g.get(k)", hot), ("c.get(k)", plain)]
+            for stmt, out in pair if r % 2 else pair[::-1]:
+                out.append(timeit.timeit(stmt, globals=env, number=number) / number * 1e9)
+    finally:
+        g.close()
+    return min(hot), min(plain), statistics.median(a / b for a, b in zip(hot, plain, strict=True))
 
 
 def _owners(nodes: list[str], key: str) -> list[str]:

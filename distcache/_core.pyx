@@ -995,7 +995,12 @@ cdef class HitPath:
     cdef object _cache  # None until __init__ has run
     cdef LRUCache _fast  # _cache when it is a C LRUCache, else None
     cdef object _miss
+    # A second cache looked in after a main-cache miss (a group's hot cache of
+    # keys owned elsewhere), so that its hits cost no Python call either.
+    cdef object _hot_obj  # the hot cache, or None
+    cdef LRUCache _hot_c  # _hot_obj when it is a C LRUCache, else None
     cdef uint64_t _nhits
+    cdef uint64_t _nhot
     cdef uint64_t _calls
     cdef list _key_ring
     cdef uint32_t _key_pos
@@ -1045,6 +1050,23 @@ cdef class HitPath:
             _contract.not_initialised(self)
         self._set_cache(cache)
 
+    @property
+    def _hot(self):
+        """The second cache (or None), looked in after a main-cache miss."""
+        return self._hot_obj
+
+    @_hot.setter
+    def _hot(self, cache):
+        if cache is not None and not callable(getattr(cache, "get", None)):
+            raise TypeError(f"the hot cache must have a get method, not {type(cache).__name__}")
+        self._hot_c = cache if isinstance(cache, LRUCache) else None
+        self._hot_obj = cache
+
+    @property
+    def _hot_hits(self):
+        """Hits answered by the hot cache."""
+        return self._nhot
+
     @cython.final
     cdef object _hit(self, object key, bint forward):
         cdef View k
@@ -1061,10 +1083,20 @@ cdef class HitPath:
             _key_view(key, &k)
             try:
                 v = fast._get(key, &k, None)
+                if v is None and self._hot_c is not None:
+                    v = self._hot_c._get(key, &k, None)
+                    if v is not None:
+                        DC_COUNT(self._nhot)
+                        return v
             finally:
                 _release(&k)
         else:
             v = self._cache.get(key)
+        if v is None and self._hot_obj is not None and self._hot_c is None:
+            v = self._hot_obj.get(key)
+            if v is not None:
+                DC_COUNT(self._nhot)
+                return v
         if v is None:
             return self._miss(key, forward)
         DC_COUNT(self._nhits)

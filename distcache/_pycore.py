@@ -951,7 +951,7 @@ class HitPath(_CoreObject):
     any object with get(key) -> value or None.
     """
 
-    __slots__ = ("_cache", "_miss", "_calls", "_nhits", "_keys", "_times")
+    __slots__ = ("_cache", "_miss", "_calls", "_nhits", "_keys", "_times", "_hot_c", "_nhot")
 
     def __init__(self, cache: Any, miss: Callable[[Any, bool], Any]) -> None:
         if _initialised(self, "_cache"):
@@ -962,6 +962,9 @@ class HitPath(_CoreObject):
         self._miss = miss
         self._calls = 0
         self._nhits = 0
+        # A second cache looked in after a main-cache miss (a group's hot cache).
+        self._hot_c: Any = None
+        self._nhot = 0
         # Sampled keys and durations of recent hits; bounded, oldest dropped.
         self._keys: deque[Any] = deque(maxlen=_RING)
         self._times: deque[int] = deque(maxlen=_RING)
@@ -984,6 +987,12 @@ class HitPath(_CoreObject):
         start = _perf_ns() if n % _HIT_SAMPLE == 0 else 0
         value = cache.get(key)
         if value is None:
+            hot = self._hot_c
+            if hot is not None:
+                value = hot.get(key)
+                if value is not None:
+                    self._nhot += 1
+                    return value
             return self._miss(key, forward)
         self._nhits += 1
         if start:
@@ -999,6 +1008,22 @@ class HitPath(_CoreObject):
     def get_local(self, key: Any) -> Any:
         """The cached value of key, else what miss(key, False) returns."""
         return self._hit(key, False)
+
+    @property
+    def _hot(self) -> Any:
+        """The second cache (an LRUCache, or None), looked in after a main-cache miss."""
+        return self._hot_c
+
+    @_hot.setter
+    def _hot(self, cache: Any) -> None:
+        if cache is not None and not callable(getattr(cache, "get", None)):
+            raise TypeError(f"the hot cache must have a get method, not {type(cache).__name__}")
+        self._hot_c = cache
+
+    @property
+    def _hot_hits(self) -> int:
+        """Hits answered by the hot cache."""
+        return self._nhot
 
     @property
     def _hits(self) -> int:

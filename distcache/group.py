@@ -218,7 +218,6 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         # The core's hit path answers main-cache hits in one C call and hands
         # misses to _get_slow; it knows nothing of groups.
         super().__init__(self._new_main(max_bytes), self._get_slow)
-        self._hot: Any = None
         self._picker: PeerPicker | None = None
         self._flight: SingleFlight[tuple[bytes, str]] = SingleFlight()
         self._negative = (
@@ -595,8 +594,10 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         hot = self._hot.stats() if self._hot is not None else None
         counts = self._counts.snapshot()
         batch_hits = counts.pop("batch_hits")
-        gets = fast_hits + batch_hits + counts.pop("slow_gets")
+        hot_hits = self._hot_hits
+        gets = fast_hits + hot_hits + batch_hits + counts.pop("slow_gets")
         counts[LOCAL] += fast_hits + batch_hits
+        counts[HOT] += hot_hits
         hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
         out: dict[str, Any] = {"name": self.name, "gets": gets}
         out.update(counts)

@@ -315,5 +315,6 @@ def test_cluster_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert cluster.main(["--smoke"]) == 0
     out = capsys.readouterr().out
     for label in ("grpc echo (sync server)", "grpc echo (aio server)", "distcache Get",
-                  "redis-py GET", "pymemcache get", "GetMany(100)", "3-node cluster"):
+                  "redis-py GET", "pymemcache get", "GetMany(100)", "3-node cluster",
+                  "promoted remote key"):
         assert label in out
