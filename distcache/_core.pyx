@@ -174,7 +174,20 @@ cdef inline double _ttl_seconds(object ttl, str what) except -1.0:
 _default_shards = _contract.default_shards
 
 
-cdef class LRUCache:
+cdef class _CoreObject:
+    """What every core type shares: it owns C memory and locks, so no copies or pickles."""
+
+    def __copy__(self):
+        _contract.refuse_copy(self)
+
+    def __deepcopy__(self, memo):
+        _contract.refuse_copy(self)
+
+    def __reduce_ex__(self, protocol):
+        _contract.refuse_copy(self)
+
+
+cdef class LRUCache(_CoreObject):
     """A byte-budgeted LRU cache of bytes values in C memory, split into shards."""
 
     # c.shards is NULL until __init__ has run: every method checks it
@@ -223,14 +236,6 @@ cdef class LRUCache:
     def __iter__(self):
         _contract.refuse_iter(self)
 
-    def __copy__(self):
-        _contract.refuse_copy(self)
-
-    def __deepcopy__(self, memo):
-        _contract.refuse_copy(self)
-
-    def __reduce_ex__(self, protocol):
-        _contract.refuse_copy(self)
 
     @cython.final
     cdef inline double _expires(self, object ttl) except -1.0:
@@ -681,7 +686,7 @@ cdef object _MISSING = object()
 # ------------------------------------------------------------------ bloom
 
 
-cdef class BloomFilter:
+cdef class BloomFilter(_CoreObject):
     """A bloom filter of bytes keys with bits in C memory; thread-safe."""
 
     # b.words is NULL until __init__ has run (see LRUCache).
@@ -710,14 +715,6 @@ cdef class BloomFilter:
             _contract.not_initialised(self)
         return 0
 
-    def __copy__(self):
-        _contract.refuse_copy(self)
-
-    def __deepcopy__(self, memo):
-        _contract.refuse_copy(self)
-
-    def __reduce_ex__(self, protocol):
-        _contract.refuse_copy(self)
 
     def add(self, key):
         """Adds key; True when it was (possibly) there already."""
@@ -808,7 +805,7 @@ cdef class BloomFilter:
 # ----------------------------------------------------------------- sketch
 
 
-cdef class CountMinSketch:
+cdef class CountMinSketch(_CoreObject):
     """A count-min sketch (conservative update, periodic halving); thread-safe."""
 
     # s.counters is NULL until __init__ has run (see LRUCache).
@@ -833,14 +830,6 @@ cdef class CountMinSketch:
             _contract.not_initialised(self)
         return 0
 
-    def __copy__(self):
-        _contract.refuse_copy(self)
-
-    def __deepcopy__(self, memo):
-        _contract.refuse_copy(self)
-
-    def __reduce_ex__(self, protocol):
-        _contract.refuse_copy(self)
 
     def add(self, key, count=1):
         """Adds count to key; returns its estimate afterwards."""
@@ -982,7 +971,7 @@ cdef extern from *:
     bint DC_SAMPLING
 
 
-cdef class HitPath:
+cdef class HitPath(_CoreObject):
     """A cache's hit path for a composer: the lookup, hit counting and sampling in C.
 
     get(key) answers a hit from the cache; a miss returns miss(key, True)
@@ -1028,14 +1017,6 @@ cdef class HitPath:
         self._cache = cache
         return 0
 
-    def __copy__(self):
-        _contract.refuse_copy(self)
-
-    def __deepcopy__(self, memo):
-        _contract.refuse_copy(self)
-
-    def __reduce_ex__(self, protocol):
-        _contract.refuse_copy(self)
 
     @property
     def _main(self):
