@@ -258,3 +258,45 @@ def test_membership_from_dns(db: Path, client_stubs) -> None:
     r2 = run_serve("--addr", f"127.0.0.1:{free_port()}", "--peers-dns", "nocolon",
                    "--group", "items:1MiB", "--loader", f"sqlite:{db}:items")
     assert r2.returncode == 2 and "--peers-dns takes NAME:PORT" in r2.stderr
+
+
+def node_stats(node: Node) -> dict[str, int]:
+    """The counters a stopped node printed for its last life."""
+    lines = [ln for ln in node.output().splitlines() if ln.startswith("distcache serve: stats ")]
+    return json.loads(lines[-1].split("stats ", 1)[1])["items"]  # type: ignore[no-any-return]
+
+
+def test_replica_pushes_and_a_restarted_node_is_used_again(db: Path, client_stubs) -> None:
+    from distcache.hashring import HashRing
+
+    pb, _ = client_stubs
+    c = Cluster(db, 3)
+    a, b, third = c.addrs
+    ring = HashRing(c.addrs)
+    pushed = [k for k in (f"k{i}" for i in range(1000)) if ring.get_n(k, 2) == [a, b]][:20]
+    # Keys a is no replica of, third the first: a forwards them to third.
+    on_third = [k for k in (f"k{i}" for i in range(1000)) if ring.get_n(k, 2) == [third, b]]
+    try:
+        c.start()
+        via_a, via_b = stub(client_stubs, a), stub(client_stubs, b)
+        for k in pushed:  # a loads each once and pushes it to b
+            assert via_a.Get(pb.GetRequest(group="items", key=k), timeout=DEADLINE).found
+        time.sleep(0.5)
+        for k in pushed:  # b answers from its cache: no load of its own
+            assert via_b.Get(pb.GetRequest(group="items", key=k), timeout=DEADLINE).found
+        c.nodes[2].kill()
+        for k in on_third[:10]:  # third is down: a fails over to the other replica
+            assert via_a.Get(pb.GetRequest(group="items", key=k), timeout=DEADLINE).found
+        c.nodes[2].start()
+        time.sleep(3.0)  # the channel reconnects within 1 s, then the prober marks third up
+        for k in on_third[10:30]:
+            assert via_a.Get(pb.GetRequest(group="items", key=k), timeout=DEADLINE).found
+    finally:
+        c.stop()
+    sa, sb, st = (node_stats(n) for n in c.nodes)
+    assert sa["replica_pushes"] >= len(pushed)
+    assert sa["replica_push_failures"] <= 10  # only pushes to third while it was down
+    # b loaded none of the pushed keys: only keys a failed over to it while third was down.
+    assert sb["getter_loads"] <= 10
+    assert sa["failovers"] >= 1  # while third was down
+    assert st["gets"] == 20  # its second life answered all of a's forwarded gets
