@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
+
+from tests.model.explore import explore
 
 # fixed: lru.h now; buggy: before issue 7; the rest are planted bugs in the fix.
 PROTOCOLS = ("fixed", "buggy", "leak", "no-giveback", "hold-lock")
@@ -306,58 +307,19 @@ class Result:
 def check(cfg: Config, protocol: str, limit: int = 3_000_000) -> Result:
     """Explores every interleaving of cfg; the first violation found, with its path."""
     t0 = time.perf_counter()
-    start = initial(cfg)
-    parent: dict[State, tuple[State | None, str]] = {start: (None, "start")}
-    edges: dict[State, list[State]] = {}
-    queue = deque([start])
-    transitions = 0
 
-    def path_to(state: State | None) -> list[str]:
-        steps = []
-        while state is not None:
-            state, label = parent[state][0], parent[state][1]
-            steps.append(label)
-        return steps[::-1]
+    def finished(state: State) -> bool:
+        return all(th[0] == DONE for th in state[3])
 
-    def result(violation: str | None, trace: list[str]) -> Result:
-        return Result(len(parent), transitions, time.perf_counter() - t0, violation, trace)
+    def error(state: State) -> str | None:
+        return invariant_error(cfg, state) or (
+            final_error(cfg, state) if finished(state) else None)
 
-    while queue:
-        state = queue.popleft()
-        done = all(th[0] == DONE for th in state[3])
-        err = invariant_error(cfg, state) or (final_error(cfg, state) if done else None)
-        if err:
-            return result(err, path_to(state))
-        nexts = successors(cfg, state, protocol)
-        transitions += len(nexts)
-        if not nexts and not done:
-            return result("deadlock: no thread can move", path_to(state))
-        edges[state] = [s for _, s in nexts]
-        for label, nxt in nexts:
-            if nxt not in parent:
-                if len(parent) >= limit:
-                    raise RuntimeError(f"more than {limit} states: make the configuration smaller")
-                parent[nxt] = (state, label)
-                queue.append(nxt)
-
-    # Livelock: states from which no path reaches a final one (backward pass).
-    reverse: dict[State, list[State]] = {s: [] for s in edges}
-    for s, nexts in edges.items():
-        for nxt in nexts:
-            reverse[nxt].append(s)
-    can_finish = {s for s in edges if all(th[0] == DONE for th in s[3])}
-    work = deque(can_finish)
-    while work:
-        for prev in reverse[work.popleft()]:
-            if prev not in can_finish:
-                can_finish.add(prev)
-                work.append(prev)
-    stuck = [s for s in edges if s not in can_finish]
-    if not stuck:
-        return result(None, [])
-    first = min(stuck, key=lambda s: len(path_to(s)))  # BFS: the shortest way in
-    return result("livelock: from here no interleaving finishes every thread",
-                  path_to(first) + _lasso(cfg, first, protocol))
+    e = explore(initial(cfg), lambda st: successors(cfg, st, protocol), error, finished, limit)
+    trace = [] if e.violation is None else e.path_to(e.at)
+    if e.violation is not None and e.violation.startswith("livelock"):
+        trace += _lasso(cfg, e.at, protocol)
+    return Result(e.states, e.transitions, time.perf_counter() - t0, e.violation, trace)
 
 
 def _lasso(cfg: Config, state: State, protocol: str) -> list[str]:

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import deque
 from dataclasses import dataclass
+
+from tests.model.explore import explore
 
 PROTOCOLS = ("fixed", "buggy", "no-giveback", "hold-lock")
 
@@ -195,57 +196,24 @@ class Result:
 
 def check(cfg: Config, protocol: str, limit: int = 2_000_000) -> Result:
     """Explores every interleaving of cfg; the first violation found, with its path."""
-    start = initial(cfg)
-    parent: dict[State, tuple[State | None, str]] = {start: (None, "start")}
-    edges: dict[State, list[State]] = {}
-    queue = deque([start])
-    transitions = 0
 
-    def path_to(state: State) -> list[str]:
-        steps = []
-        while state is not None:
-            prev, label = parent[state]
-            steps.append(label)
-            state = prev
-        return steps[::-1]
+    def finished(state: State) -> bool:
+        return all(pc == DONE for pc, _, _ in state[3])
 
-    while queue:
-        state = queue.popleft()
+    def error(state: State) -> str | None:
         err = invariant_error(cfg, state)
-        if err:
-            return Result(len(parent), transitions, err, path_to(state))
-        nexts = successors(cfg, state, protocol)
-        transitions += len(nexts)
-        finished = all(pc == DONE for pc, _, _ in state[3])
-        if not nexts and not finished:
-            return Result(len(parent), transitions, "deadlock: no thread can move",
-                          path_to(state))
-        edges[state] = [n for _, n in nexts]
-        for label, nxt in nexts:
-            if nxt not in parent:
-                if len(parent) >= limit:
-                    raise RuntimeError(f"more than {limit} states: make the configuration smaller")
-                parent[nxt] = (state, label)
-                queue.append(nxt)
+        if err is None and finished(state) and state[2] != sum(sum(x) for x in state[1]):
+            err = "final nbytes wrong"
+        return err
 
-    # Livelock: a state from which no path reaches a final state.
-    reverse: dict[State, list[State]] = {s: [] for s in edges}
-    for s, nexts in edges.items():
-        for n in nexts:
-            reverse[n].append(s)
-    can_finish = {s for s in edges if all(pc == DONE for pc, _, _ in s[3])}
-    work = deque(can_finish)
-    while work:
-        for prev in reverse[work.popleft()]:
-            if prev not in can_finish:
-                can_finish.add(prev)
-                work.append(prev)
-    stuck = [s for s in edges if s not in can_finish]
-    if stuck:
-        first = min(stuck, key=lambda s: len(path_to(s)))
-        trace = path_to(first) + ["-- no interleaving finishes from here; one continues:"]
-        seen = {first}
-        state = first
+    e = explore(initial(cfg), lambda st: successors(cfg, st, protocol), error, finished, limit)
+    if e.violation is None:
+        return Result(e.states, e.transitions, None, [])
+    trace = e.path_to(e.at)
+    if e.violation.startswith("livelock"):
+        trace.append("-- no interleaving finishes from here; one continues:")
+        seen = {e.at}
+        state = e.at
         for _ in range(12):  # follow one interleaving until it repeats a state
             label, state = successors(cfg, state, protocol)[0]
             trace.append(label)
@@ -253,14 +221,7 @@ def check(cfg: Config, protocol: str, limit: int = 2_000_000) -> Result:
                 trace.append("-- ...and so on forever")
                 break
             seen.add(state)
-        return Result(len(parent), transitions,
-                      "livelock: from here no interleaving finishes every thread", trace)
-    for s in edges:
-        if all(pc == DONE for pc, _, _ in s[3]):
-            want = sum(sum(x) for x in s[1])
-            if s[2] != want:
-                return Result(len(parent), transitions, "final nbytes wrong", path_to(s))
-    return Result(len(parent), transitions, None, [])
+    return Result(e.states, e.transitions, e.violation, trace)
 
 
 def main(argv: list[str] | None = None) -> int:
