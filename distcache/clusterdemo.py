@@ -61,8 +61,9 @@ def _free_port() -> int:
 class _Node:
     """One `distcache serve` child, its output in a log file."""
 
-    def __init__(self, addr: str, args: list[str], log: Path) -> None:
-        self.addr, self.args, self.log = addr, args, log
+    def __init__(self, addr: str, args: list[str], log: Path, metrics: str) -> None:
+        self.addr, self.args, self.log = addr, [*args, "--metrics", metrics], log
+        self.dashboard = f"http://{metrics}/status"
         self.proc: subprocess.Popen[bytes] | None = None
         self.offset = 0  # where this life's output starts in the log
 
@@ -154,7 +155,8 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
         addrs = [f"127.0.0.1:{_free_port()}" for _ in range(3)]
         common = ["--peers", ",".join(addrs), "--group", f"demo:{cfg.cache_bytes}",
                   "--loader", f"sqlite:{db}:users", "--loader-delay-ms", str(cfg.delay_ms)]
-        nodes = [_Node(a, common, Path(tmp) / f"node{i}.log") for i, a in enumerate(addrs)]
+        nodes = [_Node(a, common, Path(tmp) / f"node{i}.log", f"127.0.0.1:{_free_port()}")
+                 for i, a in enumerate(addrs)]
         clients: list[Any] = []
         readers: list[_Reader] = []
         try:
@@ -162,6 +164,10 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
                 node.start()
             print(f"3 nodes serving: {', '.join(addrs)} (source: {cfg.rows:,} rows, "
                   f"{cfg.delay_ms:g} ms a read)", file=err)
+            # Open one while the load runs (--seconds 120 for a longer look):
+            # the killed node's peers turn it down, then up again.
+            for node in nodes:
+                print(f"  dashboard of {node.addr}: {node.dashboard}", file=err)
             clients = [connect(a, timeout=1.0) for a in addrs]
             report = _load(cfg, nodes, clients, readers, err)
         finally:
@@ -173,6 +179,7 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
             for c in clients:
                 c.close()
     report["nodes"] = addrs
+    report["dashboards"] = [node.dashboard for node in nodes]
     report["killed"] = addrs[2]
     totals: dict[str, int] = {}
     for node_stats in stats:

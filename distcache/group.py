@@ -44,6 +44,7 @@ __all__ = [
     "NotFound",
     "Peer",
     "PeerPicker",
+    "all_groups",
     "get_group",
     "new_group",
 ]
@@ -120,6 +121,12 @@ def get_group(name: str) -> Group | None:
     """The registered group named name, or None."""
     with _groups_lock:
         return _groups.get(name)
+
+
+def all_groups() -> list[Group]:
+    """Every registered group, in the order they were created."""
+    with _groups_lock:
+        return list(_groups.values())
 
 
 def _reset_groups() -> None:
@@ -458,6 +465,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         """
         names = [_key_str(k) for k in keys]
         found: dict[str, bytes] = self._main.get_many(names)
+        self._counts.add("get_many_calls")
         self._counts.add_n("batch_hits", len(found))
         missing = [key for key in names if key not in found]
         by_peer: dict[Any, list[str]] = {}
@@ -499,6 +507,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         passes it on (no storms). forwarded=True (a peer's call) acts here only.
         """
         key = _key_str(key)
+        self._counts.add("sets")
         placement = self._placement(key)
         with self._fence.write(key):
             if placement is None or placement.local or forwarded:
@@ -518,6 +527,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
                 else peer.delete(self.name, key, forwarded=True)
             )
             if not placement.local and replicas and all(p in failed for p in replicas):
+                self._counts.add("set_errors")
                 raise failed[replicas[0]]
 
     def delete(self, key: str, *, forwarded: bool = False) -> bool:
@@ -527,6 +537,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         forwarded=True (a peer's call) acts here only.
         """
         key = _key_str(key)
+        self._counts.add("deletes")
         with self._fence.write(key):
             found: bool = self._main.delete(key)
             if self._hot is not None:
@@ -536,6 +547,11 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         if not forwarded and self._picker is not None:
             self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
         return found
+
+    @property
+    def picker(self) -> PeerPicker | None:
+        """The peer picker given to register_peers, or None."""
+        return self._picker
 
     def _placement(self, key: str) -> Placement | None:
         picker = self._picker
@@ -601,9 +617,10 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
         out: dict[str, Any] = {"name": self.name, "gets": gets}
         out.update(counts)
+        out["batch_hits"] = batch_hits  # of get_many's keys, the ones its batch lookup found
         out["loads_deduplicated"] = self._flight.deduplicated
         out["hit_rate"] = hits / gets if gets else 0.0
-        out["latency"] = self._latency_summary(fast_hits)
+        out["latency"] = self._latency_summary()
         out["admission"] = self.admission
         out["main"] = main
         out["hot"] = hot
@@ -613,17 +630,26 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         out["sketch"] = sketch
         return out
 
-    def _latency_summary(self, fast_hits: int) -> dict[str, float | int]:
-        # Hits are sampled (one in 64 by the hit path), misses all timed: scale
-        # the hit samples up to the exact hit count before merging.
+    def latency_buckets(self) -> tuple[list[float], int, int]:
+        """(counts per latency.bucket_bounds bucket, sum in ns, count) of every get so far.
+
+        Hits are sampled (one in 64 by the hit path), misses all timed: the hit
+        samples are scaled up to the exact hit count before merging, so a
+        count may be fractional.
+        """
+        self._drain_hits()
+        fast_hits = self._hits
         hit_counts, hit_ns = self._hit_latency.snapshot()
         miss_counts, miss_ns = self._miss_latency.snapshot()
         sampled = sum(hit_counts)
         scale = fast_hits / sampled if sampled else 0.0
         merged = [h * scale + m for h, m in zip(hit_counts, miss_counts, strict=True)]
         n = sum(miss_counts) + (fast_hits if sampled else 0)
+        return merged, int(hit_ns * scale + miss_ns), n
+
+    def _latency_summary(self) -> dict[str, float | int]:
+        merged, total_ns, n = self.latency_buckets()
         p50, p95, p99 = percentiles(merged, (0.50, 0.95, 0.99))
-        total_ns = hit_ns * scale + miss_ns
         return {
             "count": n,
             "mean": total_ns / n / 1e9 if n else 0.0,

@@ -36,6 +36,10 @@ class GroupCounters:
     replica_push_dropped: int = 0  # pushes dropped because the push queue was full
     broadcasts: int = 0  # client sets/deletes sent to the other nodes (one call each)
     broadcast_errors: int = 0  # calls of those broadcasts that failed
+    get_many_calls: int = 0  # calls of get_many (their keys are counted as gets)
+    sets: int = 0  # calls of set, from clients and peers
+    set_errors: int = 0  # of those, the ones that raised (no replica took the value)
+    deletes: int = 0  # calls of delete, from clients and peers
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused
     promotions: int = 0  # keys copied into the hot cache
     demotions: int = 0  # keys dropped from the hot cache as they cooled

@@ -87,7 +87,10 @@ class _Peer:
         self.failures = 0  # consecutive
         self.errors = 0  # since start
         self.last_error = ""
-        self.down_until = 0.0
+        self.down_until = 0.0  # not called before this (monotonic time)
+        # Failed and not answered since: what /health and /stats report. Calls
+        # are tried again after down_until; this stays until one answers.
+        self.down = False
 
     def __repr__(self) -> str:
         return f"<peer {self.addr}>"
@@ -110,6 +113,7 @@ class _Peer:
             raise ConnectionError(f"{self.addr}: {code.name}: {exc.details()}") from None
         with self._lock:
             self.failures = 0
+            self.down = False
         return response
 
     def _failed(self, why: str) -> None:
@@ -117,23 +121,33 @@ class _Peer:
             self.failures += 1
             self.errors += 1
             self.last_error = why
-            if not self._mark_down:
-                return
-            # Exponential back-off: 0.1 s, 0.2 s, ... up to 5 s; the prober
-            # brings the peer back as soon as its health service answers.
-            self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** (self.failures - 1))
+            self._back_off()
+
+    def _back_off(self) -> None:
+        # Exponential back-off: 0.1 s, 0.2 s, ... up to 5 s (6.4 s capped); the
+        # prober brings the peer back as soon as its health service answers.
+        if self._mark_down:
+            self.down = True
+            self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** min(self.failures - 1, 6))
 
     def probe(self) -> bool:
         """Asks the peer's health service; marks it up when it serves."""
         try:
             reply = self._health.Check(health_pb2.HealthCheckRequest(service=""),
                                        timeout=self._timeout)
-        except grpc.RpcError:
+        except grpc.RpcError as exc:
+            # Unreachable: marked (or stays) down. No call of ours failed, so no
+            # error is counted; the reason is kept for /health.
+            with self._lock:
+                self.failures += 1
+                self.last_error = f"health probe: {exc.code().name}: {exc.details()}"
+                self._back_off()
             return False
         if reply.status == health_pb2.HealthCheckResponse.SERVING:
             with self._lock:
                 self.down_until = 0.0
                 self.failures = 0
+                self.down = False
             return True
         return False
 
@@ -254,6 +268,23 @@ def _getter_failed(context: grpc.ServicerContext, exc: Exception) -> None:
 class _Service:
     """The CacheService handlers, answering from the groups of this process."""
 
+    def __init__(self) -> None:
+        # Guards inflight, the calls being answered now (read by the health check).
+        self._lock = threading.Lock()
+        self.inflight = 0
+
+    def counted(self, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        """fn, counted in inflight while it runs."""
+        def call(raw: Any, context: Any) -> Any:
+            with self._lock:
+                self.inflight += 1
+            try:
+                return fn(raw, context)
+            finally:
+                with self._lock:
+                    self.inflight -= 1
+        return call
+
     def Get(self, raw: bytes, context: grpc.ServicerContext) -> pb.GetResponse:
         request = _parse(pb.GetRequest, raw, context)
         group = _group_of(request.group, context)
@@ -314,7 +345,7 @@ def _handler(service: _Service) -> grpc.GenericRpcHandler:
     # would be INTERNAL).
     def unary(fn: Callable[..., Any], response: Any) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
-            fn, response_serializer=response.SerializeToString)
+            service.counted(fn), response_serializer=response.SerializeToString)
 
     return grpc.method_handlers_generic_handler(SERVICE, {
         "Get": unary(service.Get, pb.GetResponse),
@@ -373,7 +404,9 @@ class GRPCPool:
         self._peers: dict[str, _Peer] = {}
         self.ring_version = 0
         self._server: grpc.Server | None = None
+        self._service: _Service | None = None
         self._health: health.HealthServicer | None = None
+        self._serving_status: Any = None  # what the health service says of SERVICE now
         self._stop = threading.Event()
         self._prober: threading.Thread | None = None
         self.port: int | None = None
@@ -424,8 +457,31 @@ class GRPCPool:
 
     def peer_states(self) -> list[dict[str, Any]]:
         """Per peer: address, up or down, errors and the last one (for /stats)."""
-        return [{"addr": p.addr, "up": p.up, "errors": p.errors, "last_error": p.last_error}
+        return [{"addr": p.addr, "up": not p.down, "errors": p.errors, "last_error": p.last_error}
                 for p in self.peers()]
+
+    def health(self) -> dict[str, Any]:
+        """"healthy", or "degraded" with the reasons: a peer marked down, or every
+        server worker busy (calls queue). /health and the health service say this."""
+        reasons = [f"peer {p.addr} is down: {p.last_error}" for p in self.peers() if p.down]
+        service = self._service
+        inflight = service.inflight if service is not None else 0
+        if service is not None and inflight >= self._workers:
+            reasons.append(f"overloaded: {inflight} calls in flight, {self._workers} workers")
+        return {"status": "degraded" if reasons else "healthy", "reasons": reasons,
+                "inflight": inflight, "workers": self._workers}
+
+    def _publish_health(self) -> None:
+        # The whole server ("") stays SERVING while it runs: peers probe it to
+        # tell a live node, and a node whose own peer is down is still alive.
+        # The CacheService's status is /health's verdict.
+        healthy = self.health()["status"] == "healthy"
+        status = (health_pb2.HealthCheckResponse.SERVING if healthy
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        servicer = self._health
+        if servicer is not None and status != self._serving_status:
+            self._serving_status = status
+            servicer.set(SERVICE, status)
 
     # -- the server --
 
@@ -439,7 +495,8 @@ class GRPCPool:
         interceptors = [_TokenCheck(self._token)] if self._token else []
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._workers),
                              options=options, interceptors=interceptors)
-        server.add_generic_rpc_handlers((_handler(_Service()),))
+        self._service = _Service()
+        server.add_generic_rpc_handlers((_handler(self._service),))
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         address = bind or self.self_addr
@@ -458,6 +515,7 @@ class GRPCPool:
         server.start()
         self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         self._health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        self._serving_status = health_pb2.HealthCheckResponse.SERVING
         self._server = server
         self.port = port
         self._stop.clear()
@@ -490,7 +548,13 @@ class GRPCPool:
 
     def _probe_loop(self) -> None:
         # Brings marked-down peers back as soon as their health service answers.
+        # and keeps the health service's verdict current. Peers that read as up
+        # are asked too, once a second, so that a dead peer nobody called is
+        # known down (and /health says so) before a reader pays for it.
+        tick = 0
         while not self._stop.wait(0.25):
+            tick += 1
             for peer in self.peers():
-                if not peer.up:
+                if peer.down or tick % 4 == 0:
                     peer.probe()
+            self._publish_health()

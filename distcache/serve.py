@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser, parse_size: Any) -> None:
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--token", help="shared secret every CacheService call must carry")
     auth.add_argument("--token-file", help="a file holding the token")
+    p.add_argument("--metrics", default=None, metavar="HOST:PORT",
+                   help="serve /metrics, /stats, /status and /health here (\":PORT\" binds "
+                        "127.0.0.1; docs/monitoring.md)")
     p.add_argument("--tls-cert", help="PEM certificate of this node")
     p.add_argument("--tls-key", help="PEM private key of this node")
     p.add_argument("--tls-client-ca", help="PEM CA: require and verify client certificates")
@@ -125,6 +128,17 @@ def _dns(args: argparse.Namespace, pool: Any) -> Any:
     return DNSMembership(pool, name, int(port))
 
 
+def _metrics(addr: str | None) -> Any:
+    if addr is None:
+        return None
+    from .metrics import start_metrics_server
+
+    try:
+        return start_metrics_server(addr)
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"--metrics: {exc}") from None
+
+
 def _check_free(addr: str) -> None:
     """Fails as a StartupError when addr cannot be listened on; gRPC would also say
     so, but in a log line of its own before ours."""
@@ -161,9 +175,12 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise StartupError(f"--group {name}: {exc}") from None
         dns = _dns(args, pool)
+        metrics = _metrics(args.metrics)
         try:
             pool.start()
         except OSError as exc:
+            if metrics is not None:
+                metrics.stop()
             raise StartupError(str(exc)) from None
         if dns is not None:
             dns.start()
@@ -179,10 +196,15 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     print(f"distcache serve: {args.addr} serving {', '.join(n for n, _ in groups)} "
           f"(peers: {len(pool.peers())}, replicas: {pool.replicas})", flush=True)
+    if metrics is not None:
+        print(f"distcache serve: dashboard {metrics.url}/status (metrics {metrics.url}/metrics)",
+              flush=True)
     stopping.wait()
     if dns is not None:
         dns.stop()
     pool.stop(grace=1.0)
+    if metrics is not None:
+        metrics.stop()
     # The counters of this life of the node, for whoever started it (the demo).
     final = {g.name: {k: v for k, v in g.stats().items() if isinstance(v, int)} for g in made}
     print(f"distcache serve: stats {json.dumps(final)}", flush=True)

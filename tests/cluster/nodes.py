@@ -105,13 +105,16 @@ class Cluster:
     """n nodes sharing one source; every node listed in every --peers."""
 
     def __init__(self, db: Path, n: int = 3, extra: list[str] | None = None,
-                 group: str = "items:4MiB") -> None:
+                 group: str = "items:4MiB", metrics: bool = False) -> None:
         self.addrs = [f"127.0.0.1:{free_port()}" for _ in range(n)]
+        # With metrics, node i serves its pages at metrics_urls[i].
+        self.metrics_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(n)] if metrics else []
         peers = ",".join(self.addrs)
         self.nodes = [
             Node(a, ["--peers", peers, "--group", group, "--loader", f"sqlite:{db}:items",
+                     *(["--metrics", self.metrics_urls[i][len("http://"):]] if metrics else []),
                      *(extra or [])])
-            for a in self.addrs
+            for i, a in enumerate(self.addrs)
         ]
 
     def start(self) -> Cluster:

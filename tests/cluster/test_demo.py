@@ -44,3 +44,46 @@ def test_the_demo_kills_a_node_and_fails_no_read() -> None:
     for label in ("client requests", "errors           0", "hit rate", "getter loads",
                   "failovers", "before the kill", "during the kill", "after the kill"):
         assert label in text
+
+
+def test_the_dashboards_show_the_traffic_and_the_killed_node_live() -> None:
+    import json
+    import re
+    import threading
+    import time
+    import urllib.request
+
+    err = io.StringIO()
+    result: dict = {}
+    demo = threading.Thread(target=lambda: result.update(run_cluster_demo(
+        ClusterDemoConfig(rows=500, seconds=6.0, threads=2, delay_ms=0.5, progress=False), err)))
+    demo.start()
+    seen_gets: list[int] = []
+    seen_states: list[str] = []  # the killed node's state, as the first node shows it
+    try:
+        deadline = time.monotonic() + 60
+        found: list[tuple[str, str]] = []
+        while len(found) < 3 and time.monotonic() < deadline and demo.is_alive():
+            found = re.findall(r"dashboard of (\S+): (http://\S+)/status", err.getvalue())
+            time.sleep(0.05)
+        assert len(found) == 3, err.getvalue()
+        addrs, urls = [a for a, _ in found], [u for _, u in found]
+        while demo.is_alive() and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(urls[0] + "/stats", timeout=2) as r:
+                    doc = json.load(r)
+            except OSError:
+                break  # the demo is over and has stopped its nodes
+            seen_gets.append(doc["groups"][0]["gets"])
+            seen_states += [p["state"] for p in doc["peers"] if p["addr"] == addrs[2]]
+            time.sleep(0.2)
+    finally:
+        demo.join(60)
+    assert not demo.is_alive()
+    assert result["errors"] == 0
+    assert result["dashboards"] == [u + "/status" for u in urls]
+    assert len(seen_gets) > 3 and seen_gets[-1] > seen_gets[0]  # the traffic, live
+    assert result["killed"] == addrs[2]
+    # The kill, live: up, down while it is dead, up again after its restart.
+    states = [s for i, s in enumerate(seen_states) if i == 0 or s != seen_states[i - 1]]
+    assert states == ["up", "down", "up"], seen_states
