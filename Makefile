@@ -7,7 +7,7 @@ DEPS   := $(VENV)/.deps-stamp
 BENCH_DEPS := $(VENV)/.bench-stamp
 EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
 
-.PHONY: proto all build browser test test-pure demo bench bench-cluster bench-deps asv sanitize model lint clean wheel wheel-check
+.PHONY: proto all build browser test test-pure demo bench bench-cluster bench-metrics bench-deps asv sanitize model lint clean wheel wheel-check
 
 all: build
 
@@ -61,6 +61,10 @@ bench: build $(BENCH_DEPS)
 # redis-server and memcached must be installed: .ci/run installs them).
 bench-cluster: build $(BENCH_DEPS)
 	$(VPY) -m asv_bench.cluster
+
+# What monitoring costs: hits with a scraper running, and a scrape's time.
+bench-metrics: build
+	$(VPY) -m asv_bench.monitoring
 
 asv: build $(BENCH_DEPS)
 	cd asv_bench && ../$(VPY) -m asv machine --yes && ../$(VPY) -m asv run --python=same --quick --show-stderr

@@ -318,3 +318,14 @@ def test_cluster_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
                   "redis-py GET", "pymemcache get", "GetMany(100)", "3-node cluster",
                   "promoted remote key"):
         assert label in out
+
+
+def test_monitoring_bench_measures_both_figures() -> None:
+    from asv_bench import monitoring
+
+    overhead = monitoring.hit_overhead(rounds=1, phase=0.05)
+    for name in ("LRUCache.get", "Group.get"):
+        assert overhead[name]["off_ns"] > 0 and overhead[name]["on_ns"] > 0
+    scrape = monitoring.scrape_time(scrapes=2)
+    assert set(scrape) == {"/metrics", "/stats"}
+    assert all(s["scrapes"] == 2 and s["median_ms"] > 0 for s in scrape.values())
