@@ -111,24 +111,28 @@ class _Peer:
                 raise LookupError(exc.details()) from None
             self._failed(f"{code.name}: {exc.details()}")
             raise ConnectionError(f"{self.addr}: {code.name}: {exc.details()}") from None
+        self._answered()
+        return response
+
+    def _answered(self) -> None:
         with self._lock:
             self.failures = 0
             self.down = False
-        return response
+            self.down_until = 0.0
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, why: str, *, counted: bool = True) -> None:
+        """Marks the peer down with back-off; counted: a call of ours failed (errors)."""
         with self._lock:
             self.failures += 1
-            self.errors += 1
+            if counted:
+                self.errors += 1
             self.last_error = why
-            self._back_off()
-
-    def _back_off(self) -> None:
-        # Exponential back-off: 0.1 s, 0.2 s, ... up to 5 s (6.4 s capped); the
-        # prober brings the peer back as soon as its health service answers.
-        if self._mark_down:
-            self.down = True
-            self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** min(self.failures - 1, 6))
+            # Exponential back-off: 0.1 s, 0.2 s, ... up to 5 s (the exponent is
+            # capped so that a long outage cannot overflow the float); the prober
+            # brings the peer back as soon as its health service answers.
+            if self._mark_down:
+                self.down = True
+                self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** min(self.failures - 1, 6))
 
     def probe(self) -> bool:
         """Asks the peer's health service; marks it up when it serves."""
@@ -138,16 +142,10 @@ class _Peer:
         except grpc.RpcError as exc:
             # Unreachable: marked (or stays) down. No call of ours failed, so no
             # error is counted; the reason is kept for /health.
-            with self._lock:
-                self.failures += 1
-                self.last_error = f"health probe: {exc.code().name}: {exc.details()}"
-                self._back_off()
+            self._failed(f"health probe: {exc.code().name}: {exc.details()}", counted=False)
             return False
         if reply.status == health_pb2.HealthCheckResponse.SERVING:
-            with self._lock:
-                self.down_until = 0.0
-                self.failures = 0
-                self.down = False
+            self._answered()
             return True
         return False
 

@@ -199,6 +199,11 @@ class DistcacheCollector(Collector):
         yield errors
 
 
+def _addr(pools: list[Any]) -> str:
+    """This node's address in the cluster, or "local" without a pool."""
+    return str(pools[0].self_addr) if pools else "local"
+
+
 def _version() -> str:
     from . import __version__
 
@@ -256,20 +261,17 @@ class MetricsServer:
 
     def health(self) -> dict[str, Any]:
         """/health's document."""
-        document = node_health(self._node_pools())
-        document["addr"] = self._addr()
-        return document
-
-    def _addr(self) -> str:
         pools = self._node_pools()
-        return str(pools[0].self_addr) if pools else "local"
+        document = node_health(pools)
+        document["addr"] = _addr(pools)
+        return document
 
     def stats(self) -> dict[str, Any]:
         """/stats's document (nodestats.NodeStats as a dict)."""
         pools = self._node_pools()
         health = node_health(pools)
         now = time.time()
-        node = NodeInfo(addr=self._addr(), version=_version(), pid=os.getpid(),
+        node = NodeInfo(addr=_addr(pools), version=_version(), pid=os.getpid(),
                         uptime_seconds=round(now - self._started, 3), time=now,
                         health=health["status"], reasons=health["reasons"])
         peers = [p for pool in pools for p in peer_stats(pool)]

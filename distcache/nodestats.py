@@ -133,8 +133,10 @@ _IMPORTED = time.time()
 _Point = tuple[float, int, int, list[float]]  # (unix time, gets, hits, latency bucket counts)
 
 
-def _hits(stats: dict[str, Any]) -> int:
-    return int(stats["local_hits"] + stats["hot_hits"] + stats["remote_hits"])
+def _point(group: Any, stats: dict[str, Any]) -> _Point:
+    """The sampler's figures of group now, stats being its stats() just read."""
+    hits = stats["local_hits"] + stats["hot_hits"] + stats["remote_hits"]
+    return (time.time(), stats["gets"], hits, group.latency_buckets()[0])
 
 
 def _between(a: _Point, b: _Point) -> tuple[float, float, float | None, list[float]]:
@@ -182,12 +184,7 @@ class Sampler:
 
     def sample(self) -> None:
         """Takes one point of every group now."""
-        now = time.time()
-        points = {}
-        for group in self._groups():
-            stats = group.stats()
-            counts, _, _ = group.latency_buckets()
-            points[group.name] = (now, stats["gets"], _hits(stats), counts)
+        points = {group.name: _point(group, group.stats()) for group in self._groups()}
         with self._lock:
             for name in list(self._points):
                 if name not in points:
@@ -227,9 +224,7 @@ class Sampler:
 def group_stats(group: Any, sampler: Sampler, top: int = 10) -> GroupStats:
     """The /stats record of one group now."""
     stats = group.stats()
-    counts, _, _ = group.latency_buckets()
-    now_point = (time.time(), stats["gets"], _hits(stats), counts)
-    span, qps, rate, (p50, p95, p99) = sampler.window_of(group.name, now_point)
+    span, qps, rate, (p50, p95, p99) = sampler.window_of(group.name, _point(group, stats))
     negative = stats["negative"]
     bloom = None
     if negative is not None:

@@ -10,6 +10,7 @@ requests: unknown paths 404, methods other than GET and HEAD 405. It binds
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -149,8 +150,6 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, addr: tuple[str, int], pages: Pages) -> None:
-        import socket
-
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         self.pages = pages
