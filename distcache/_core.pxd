@@ -52,6 +52,7 @@ cdef extern from "lru.h" nogil:
 
     uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
     const unsigned char *dc_entry_value(const dc_entry *e)
+    double dc_entry_expires(const dc_entry *e)
     int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
     int dc_cache_track(dc_cache *c, uint64_t entries, int admit)
     void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)

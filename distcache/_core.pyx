@@ -246,6 +246,12 @@ cdef class LRUCache(_CoreObject):
 
     @cython.final
     cdef object _get(self, object key, View *k, object default):
+        return self._lookup(key, k, default, 0.0, NULL)
+
+    @cython.final
+    cdef inline object _lookup(self, object key, View *k, object default, double window,
+                               bint *stale):
+        """get's lookup; with window > 0, *stale says whether the entry expires within it."""
         self._ready()
         cdef uint32_t h = dc_memo_fnv32a(key, k.ptr, k.len)
         cdef dc_shard *s = dc_cache_shard(&self.c, h)
@@ -253,11 +259,15 @@ cdef class LRUCache(_CoreObject):
         cdef dc_entry *e
         cdef object result = default
         cdef uint32_t n = 0
+        cdef double expires
         cdef uint64_t fh = dc_cache_record_start(&self.c, h, <uint32_t>k.len)
         dc_lock(&s.lock)
         try:
             e = dc_shard_get(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
             if e != NULL:
+                if window > 0.0:
+                    expires = dc_entry_expires(e)
+                    stale[0] = expires != 0.0 and dc_now() >= expires - window
                 if e.vlen < LARGE_VALUE:
                     result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
                 else:
@@ -269,6 +279,23 @@ cdef class LRUCache(_CoreObject):
         if n:
             return self._copy_large(k, h, n, default)
         return result
+
+    def _get_aged(self, key, double window):
+        """(value, stale) of key, or None; stale: it expires within window seconds.
+
+        What a stale-while-revalidate hit path reads: the entry of a group
+        with stale_ttl lives ttl + stale_ttl, and its last window is stale.
+        """
+        cdef View k
+        cdef bint stale = False
+        if not window > 0.0:
+            raise ValueError(f"window must be > 0, not {window!r}")
+        _key_view(key, &k)
+        try:
+            v = self._lookup(key, &k, None, window, &stale)
+        finally:
+            _release(&k)
+        return None if v is None else (v, stale)
 
     @cython.final
     cdef object _copy_large(self, View *k, uint32_t h, uint32_t n, object default):
@@ -991,6 +1018,11 @@ cdef class HitPath(_CoreObject):
     cdef uint64_t _nhits
     cdef uint64_t _nhot
     cdef uint64_t _calls
+    # Stale-while-revalidate: with _window > 0, a main-cache hit on an entry
+    # that expires within _window seconds is answered, then handed to
+    # _stale_call(key, value, mode), whose return is the answer.
+    cdef double _window
+    cdef object _stale_call
     cdef list _key_ring
     cdef uint32_t _key_pos
     cdef uint32_t _key_count
@@ -1049,21 +1081,27 @@ cdef class HitPath(_CoreObject):
         return self._nhot
 
     @cython.final
-    cdef object _hit(self, object key, bint forward):
+    cdef object _hit(self, object key, int mode):
+        # mode: 1 get (a miss goes to miss(key, True)), 0 get_local (miss(key,
+        # False)), 2 _peek (a miss returns None: aget's awaited path follows).
         cdef View k
         cdef LRUCache fast = self._fast
         if self._cache is None:
             _contract.not_initialised(self)
         cdef uint64_t n = self._calls
         cdef double t0 = 0.0
-        cdef object v
+        cdef object v, aged
+        cdef bint stale = False
         self._calls = n + 1
         if DC_SAMPLING and n % HIT_SAMPLE == 0:
             t0 = dc_now()
         if fast is not None:
             _key_view(key, &k)
             try:
-                v = fast._get(key, &k, None)
+                if self._window > 0.0:
+                    v = fast._lookup(key, &k, None, self._window, &stale)
+                else:
+                    v = fast._get(key, &k, None)
                 if v is None and self._hot_c is not None:
                     v = self._hot_c._get(key, &k, None)
                     if v is not None:
@@ -1071,6 +1109,10 @@ cdef class HitPath(_CoreObject):
                         return v
             finally:
                 _release(&k)
+        elif self._window > 0.0:
+            aged = self._cache._get_aged(key, self._window)
+            v = None if aged is None else aged[0]
+            stale = aged is not None and aged[1]
         else:
             v = self._cache.get(key)
         if v is None and self._hot_obj is not None and self._hot_c is None:
@@ -1079,7 +1121,7 @@ cdef class HitPath(_CoreObject):
                 DC_COUNT(self._nhot)
                 return v
         if v is None:
-            return self._miss(key, forward)
+            return None if mode == 2 else self._miss(key, mode == 1)
         DC_COUNT(self._nhits)
         if DC_SAMPLING:
             if t0 != 0.0:
@@ -1092,7 +1134,21 @@ cdef class HitPath(_CoreObject):
                 self._key_pos = (self._key_pos + 1) % RING
                 if self._key_count < <uint32_t>RING:
                     self._key_count += 1
+        if stale:
+            return self._stale_call(key, v, mode)
         return v
+
+    def _set_stale(self, double window, on_stale):
+        """Serve entries in their last window seconds as stale, through on_stale(key, value, mode).
+
+        mode is 1 for get, 0 for get_local, 2 for _peek. window 0 turns it off.
+        """
+        if self._cache is None:
+            _contract.not_initialised(self)
+        if not window >= 0.0 or (window > 0.0 and not callable(on_stale)):
+            raise ValueError(f"a stale window needs window >= 0 and a callable, not {window!r}")
+        self._stale_call = on_stale
+        self._window = window
 
     def get(self, key):
         """The cached value of key, else what miss(key, True) returns."""
@@ -1101,6 +1157,10 @@ cdef class HitPath(_CoreObject):
     def get_local(self, key):
         """The cached value of key, else what miss(key, False) returns."""
         return self._hit(key, False)
+
+    def _peek(self, key):
+        """The cached value of key, counted as a hit, or None (miss not called)."""
+        return self._hit(key, 2)
 
     @property
     def _hits(self):

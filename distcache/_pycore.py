@@ -546,6 +546,22 @@ class LRUCache(_CoreObject):
             value = self._get(k)
         return default if value is _MISSING else value
 
+    def _get_aged(self, key: str | bytes, window: float) -> tuple[bytes, bool] | None:
+        """(value, stale) of key, or None; stale: it expires within window seconds.
+
+        What a stale-while-revalidate hit path reads: the entry of a group
+        with stale_ttl lives ttl + stale_ttl, and its last window is stale.
+        """
+        if not window > 0.0:
+            raise ValueError(f"window must be > 0, not {window!r}")
+        k = _key_bytes(key)
+        with self._lock:
+            value = self._get(k)
+            if value is _MISSING:
+                return None
+            expires = self._find(self._index(k), k).expires  # type: ignore[union-attr]
+        return value, expires != _NO_EXPIRY and _monotonic() >= expires - window
+
     def delete(self, key: str | bytes) -> bool:
         """Remove key; True when a live entry was removed."""
         lock = self._lock
@@ -561,10 +577,13 @@ class LRUCache(_CoreObject):
         """Dict of the keys found, keyed by the key objects as given."""
         lock = self._lock
         given = list(keys)
-        data = [_key_bytes(key) for key in given]
+        data = []
         # Every key is checked before any is looked up: a key that cannot key
-        # the result dict (a bytearray) must not count a hit first.
+        # the result dict (a bytearray) must not count a hit first. Each key
+        # is checked whole before the next, as in C: the first bad key decides
+        # the error.
         for key in given:
+            data.append(_key_bytes(key))
             if type(key) is not str and type(key) is not bytes:
                 try:
                     hash(key)
@@ -833,6 +852,11 @@ class BloomFilter(_CoreObject):
         """False-positive rate implied by the bits set now."""
         return (self._bits_set / self._nbits) ** self._nhashes
 
+    def __repr__(self) -> str:
+        if not _initialised(self, "_lock"):
+            return "<BloomFilter (not initialised)>"
+        return f"<BloomFilter capacity={self.capacity} nbits={self.nbits} nhashes={self.nhashes}>"
+
 
 # --- CountMinSketch ----------------------------------------------------------
 
@@ -928,6 +952,11 @@ class CountMinSketch(_CoreObject):
         """Total at which add halves the sketch (0 = never)."""
         return self._halve_every
 
+    def __repr__(self) -> str:
+        if not _initialised(self, "_lock"):
+            return "<CountMinSketch (not initialised)>"
+        return f"<CountMinSketch width={self.width} depth={self.depth} total={self.total}>"
+
 
 # --- HitPath -----------------------------------------------------------------
 
@@ -951,7 +980,8 @@ class HitPath(_CoreObject):
     any object with get(key) -> value or None.
     """
 
-    __slots__ = ("_cache", "_miss", "_calls", "_nhits", "_keys", "_times", "_hot_c", "_nhot")
+    __slots__ = ("_cache", "_miss", "_calls", "_nhits", "_keys", "_times", "_hot_c", "_nhot",
+                 "_window", "_stale_call")
 
     def __init__(self, cache: Any, miss: Callable[[Any, bool], Any]) -> None:
         if _initialised(self, "_cache"):
@@ -968,6 +998,9 @@ class HitPath(_CoreObject):
         # Sampled keys and durations of recent hits; bounded, oldest dropped.
         self._keys: deque[Any] = deque(maxlen=_RING)
         self._times: deque[int] = deque(maxlen=_RING)
+        # Stale-while-revalidate: see _set_stale.
+        self._window = 0.0
+        self._stale_call: Any = None
         self._cache = cache
 
     @property
@@ -980,12 +1013,19 @@ class HitPath(_CoreObject):
         self._cache  # noqa: B018 -- raises when not initialised
         self._cache = _check_cache(cache)
 
-    def _hit(self, key: Any, forward: bool) -> Any:
+    def _hit(self, key: Any, mode: int) -> Any:
+        # mode: 1 get (a miss goes to miss(key, True)), 0 get_local (miss(key,
+        # False)), 2 _peek (a miss returns None).
         cache = self._cache
         n = self._calls
         self._calls = n + 1
         start = _perf_ns() if n % _HIT_SAMPLE == 0 else 0
-        value = cache.get(key)
+        stale = False
+        if self._window > 0.0:
+            aged = cache._get_aged(key, self._window)
+            value, stale = (None, False) if aged is None else aged
+        else:
+            value = cache.get(key)
         if value is None:
             hot = self._hot_c
             if hot is not None:
@@ -993,13 +1033,26 @@ class HitPath(_CoreObject):
                 if value is not None:
                     self._nhot += 1
                     return value
-            return self._miss(key, forward)
+            return None if mode == 2 else self._miss(key, mode == 1)
         self._nhits += 1
         if start:
             self._times.append(min(_perf_ns() - start, 4_000_000_000))
         if n % _KEY_SAMPLE == 0:
             self._keys.append(key)
+        if stale:
+            return self._stale_call(key, value, mode)
         return value
+
+    def _set_stale(self, window: float, on_stale: Callable[[Any, Any, int], Any] | None) -> None:
+        """Serve entries in their last window seconds as stale, through on_stale(key, value, mode).
+
+        mode is 1 for get, 0 for get_local, 2 for _peek. window 0 turns it off.
+        """
+        self._cache  # noqa: B018 -- raises when not initialised
+        if not window >= 0.0 or (window > 0.0 and not callable(on_stale)):
+            raise ValueError(f"a stale window needs window >= 0 and a callable, not {window!r}")
+        self._stale_call = on_stale
+        self._window = float(window)
 
     def get(self, key: Any) -> Any:
         """The cached value of key, else what miss(key, True) returns."""
@@ -1008,6 +1061,10 @@ class HitPath(_CoreObject):
     def get_local(self, key: Any) -> Any:
         """The cached value of key, else what miss(key, False) returns."""
         return self._hit(key, False)
+
+    def _peek(self, key: Any) -> Any:
+        """The cached value of key, counted as a hit, or None (miss not called)."""
+        return self._hit(key, 2)
 
     @property
     def _hot(self) -> Any:

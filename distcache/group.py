@@ -18,6 +18,9 @@ admission reads: a group keeps no second sketch.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import math
 import re
 import threading
@@ -28,12 +31,15 @@ from types import ModuleType
 from typing import Any
 
 from . import _impl as _default_core  # the core distcache/__init__.py picked
+from . import offload
 from ._contract import check_max_bytes
+from .functiontable import FunctionTable
 from .groupstats import GroupCounters
 from .hotkeys import HotKeys
 from .latency import LatencyHistogram, percentiles
 from .negative import NegativeCache
 from .peers import Getter, NotFound, Peer, PeerPicker, Placement
+from .refresh import Refresher
 from .replicapush import ReplicaPusher
 from .singleflight import SingleFlight
 from .writefence import WriteFence
@@ -88,16 +94,23 @@ _groups: dict[str, Group] = {}
 def new_group(
     name: str,
     max_bytes: int,
-    getter: Getter,
+    getter: Getter | None = None,
     *,
     negative_ttl: float = 1.0,
     hot_fraction: float = 1 / 8,
     default_ttl: float | None = None,
+    stale_ttl: float = 0.0,
     admission: str | None = DEFAULT_ADMISSION,
     _core: ModuleType | None = None,
     **tuning: Any,
 ) -> Group:
-    """Create and register a group named name; ValueError if the name is taken."""
+    """Create and register a group named name; ValueError if the name is taken.
+
+    getter(key) -> bytes (a plain or an async def function) is the source of
+    truth; without one, the group's values come from its @cached functions
+    (group.functions). With default_ttl and stale_ttl, an entry is served
+    stale for stale_ttl seconds after its ttl while one refresh replaces it.
+    """
     _check_name(name)
     with _groups_lock:
         if name in _groups:
@@ -109,6 +122,7 @@ def new_group(
             negative_ttl=negative_ttl,
             hot_fraction=hot_fraction,
             default_ttl=default_ttl,
+            stale_ttl=stale_ttl,
             admission=admission,
             _core=_core,
             **tuning,
@@ -171,6 +185,21 @@ def _callable_name(fn: object) -> str:
     return name if isinstance(name, str) else type(fn).__qualname__
 
 
+def _is_async(fn: object) -> bool:
+    """Whether calling fn gives a coroutine (an async def function or __call__)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 -- a callable object's method
+    )
+
+
+async def _ask(peer: Any, method: str, *args: Any, **kw: Any) -> Any:
+    """peer.a<method>(...) awaited, or a peer without it called in the pool."""
+    native = getattr(peer, "a" + method, None)
+    if native is not None:
+        return await native(*args, **kw)
+    return await offload.in_pool(functools.partial(getattr(peer, method), *args, **kw))
+
+
 
 
 class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
@@ -180,11 +209,12 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         self,
         name: str,
         max_bytes: int,
-        getter: Getter,
+        getter: Getter | None = None,
         *,
         negative_ttl: float = 1.0,
         hot_fraction: float = 1 / 8,
         default_ttl: float | None = None,
+        stale_ttl: float = 0.0,
         admission: str | None = DEFAULT_ADMISSION,
         _core: ModuleType | None = None,
         _promote_at: int = 4,
@@ -194,8 +224,21 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
     ) -> None:
         _check_name(name)
         check_max_bytes(max_bytes)
-        if not callable(getter):
-            raise TypeError(f"getter must be callable, not {type(getter).__name__}")
+        functions = FunctionTable(name) if getter is None else None
+        if functions is not None:
+            getter = functions
+        elif not callable(getter):
+            raise TypeError(f"getter must be callable or None, not {type(getter).__name__}")
+        if (
+            isinstance(stale_ttl, bool)
+            or not isinstance(stale_ttl, (int, float))
+            or not 0.0 <= stale_ttl < math.inf
+        ):
+            raise ValueError(f"stale_ttl must be a finite number >= 0, not {stale_ttl!r}")
+        if stale_ttl and default_ttl is None:
+            raise ValueError(
+                "stale_ttl needs a default_ttl: an entry without a ttl never goes stale"
+            )
         if (
             isinstance(hot_fraction, bool)
             or not isinstance(hot_fraction, (int, float))
@@ -217,7 +260,13 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         self._core = core
         self._getter = getter
         self._getter_name = _callable_name(getter)
+        # The @cached functions' table when the group has no getter of its own.
+        self._functions = functions
+        self._getter_async = functions is None and _is_async(getter)
         self._default_ttl = default_ttl
+        # An entry lives ttl + stale_ttl in the main cache; its last stale_ttl
+        # seconds are stale (answered, and refreshed once in the background).
+        self._stale_ttl = float(stale_ttl)
         self._clock = _clock
         # Without peers there is nothing to promote, so the main cache has the
         # whole budget; register_peers() carves the hot cache out of it.
@@ -255,12 +304,19 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         self._peers_lock = threading.Lock()
         self._counts = GroupCounters()
         self._pusher = ReplicaPusher(name, self._counts.add)
+        self._refresher = Refresher()
+        if self._stale_ttl:
+            self._set_stale(self._stale_ttl, self._on_stale)
 
     def _new_main(self, max_bytes: int) -> Any:
         # Frequency is tracked even without admission: hot keys read it.
-        return self._core.LRUCache(
-            max_bytes, self._default_ttl, admission=self.admission, track_frequency=True
-        )
+        ttl = None if self._default_ttl is None else self._default_ttl + self._stale_ttl
+        return self._core.LRUCache(max_bytes, ttl, admission=self.admission, track_frequency=True)
+
+    @property
+    def functions(self) -> FunctionTable | None:
+        """The table of @cached functions that is this group's getter, or None."""
+        return self._functions
 
     def __repr__(self) -> str:
         return f"<Group {self.name!r} max_bytes={self.max_bytes}>"
@@ -285,18 +341,10 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         key = _key_str(key)
         outcome = ERROR
         try:
-            estimate = self._observe(key)
-            hot = self._hot
-            if hot is not None:
-                value = hot.get(key)
-                if value is not None:
-                    outcome = HOT
-                    if estimate < self._hot_keys.demote_below:
-                        self._demote(key)
-                    return value
-            negative = self._negative
-            if negative is not None and key in negative:
-                raise _RememberedAbsent(key)
+            estimate, value = self._before_load(key)
+            if value is not None:
+                outcome = HOT
+                return value
             # Local-only loads fly apart from forwarding ones: joining a flight
             # that waits on a peer would bring back the cycle get_local avoids.
             (value, outcome), _ = self._flight.do(
@@ -307,42 +355,127 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
             outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
             raise
         finally:
-            elapsed = time.perf_counter_ns() - start
             self._counts.add("slow_gets", outcome)
-            self._miss_latency.record(elapsed)
+            self._miss_latency.record(time.perf_counter_ns() - start)
 
-    def _load(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
-        """The singleflight leader's work for key: (value, outcome)."""
-        # Taken before the recheck: a set() after it makes this load too old
-        # to store; a set() before it is what the recheck finds.
-        gen = self._fence.ticket(key)
-        # A flight for this key may have finished between our miss and do().
-        # `in` first: a get would count this one request twice in the sketch.
-        if key in self._main:
-            value = self._main.get(key)
+    async def aget(self, key: str) -> bytes:
+        """get for asyncio: a hit is answered at once; a miss awaits the owner or the getter.
+
+        Threads calling get and tasks calling aget for one cold key share one
+        load. Cancelling a caller stops its wait only; the load goes on.
+        """
+        value = self._peek(key)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        return await self._aget_slow(key, True)
+
+    async def _aget_slow(self, key: Any, forward: bool) -> bytes:
+        """_get_slow for a task: the network and the getter are awaited, never waited on."""
+        start = time.perf_counter_ns()
+        key = _key_str(key)
+        outcome = ERROR
+        try:
+            estimate, value = self._before_load(key)
             if value is not None:
-                return value, LOCAL
-        if self._negative is not None and key in self._negative:
+                outcome = HOT
+                return value
+            (value, outcome), _ = await self._flight.ado(
+                key if forward else (key,), lambda: self._aload(key, estimate, forward)
+            )
+            return value
+        except NotFound as exc:
+            outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
+            raise
+        finally:
+            self._counts.add("slow_gets", outcome)
+            self._miss_latency.record(time.perf_counter_ns() - start)
+
+    def _before_load(self, key: str) -> tuple[int, bytes | None]:
+        """A miss's steps before any load: its estimate, and the hot copy or None.
+
+        Raises _RememberedAbsent when the negative cache knows key is absent.
+        """
+        estimate = self._observe(key)
+        hot = self._hot
+        if hot is not None:
+            value = hot.get(key)
+            if value is not None:
+                if estimate < self._hot_keys.demote_below:
+                    self._demote(key)
+                return estimate, value
+        negative = self._negative
+        if negative is not None and key in negative:
             raise _RememberedAbsent(key)
-        picker = self._picker
-        placement = picker.placement(key) if picker is not None else None
+        return estimate, None
+
+    def _load(
+        self, key: str, estimate: int, forward: bool, *, refresh: int | None = None
+    ) -> tuple[bytes, str]:
+        """The singleflight leader's work for key: (value, outcome).
+
+        refresh: the write ticket taken when key was found stale; its entry
+        is then replaced, not answered.
+        """
+        gen, cached, placement = self._load_start(key, refresh)
+        if cached is not None:
+            return cached, LOCAL
         if forward and placement is not None and not placement.local:
             return self._load_from_replicas(key, placement.others, estimate, gen)
-        # This node is a replica of the key (or has no peers, or was asked by
-        # a peer, which never forwards twice): the source of truth answers.
         try:
-            value = self._call_getter(key)
+            value, ttl = self._call_getter(key)
         except NotFound:
             self._remember_absent(key, gen)
             raise
+        self._loaded_here(key, value, ttl, gen, placement)
+        return value, LOADED
+
+    async def _aload(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
+        """_load for a task."""
+        gen, cached, placement = self._load_start(key, None)
+        if cached is not None:
+            return cached, LOCAL
+        if forward and placement is not None and not placement.local:
+            return await self._aload_from_replicas(key, placement.others, estimate, gen)
+        try:
+            value, ttl = await self._acall_getter(key)
+        except NotFound:
+            self._remember_absent(key, gen)
+            raise
+        self._loaded_here(key, value, ttl, gen, placement)
+        return value, LOADED
+
+    def _load_start(
+        self, key: str, refresh: int | None
+    ) -> tuple[int, bytes | None, Placement | None]:
+        """(write ticket, the value a finished flight left, placement) of a load of key."""
+        # Taken before the recheck: a set() after it makes this load too old
+        # to store; a set() before it is what the recheck finds. A refresh
+        # took its ticket at the stale hit: a set() since then wins.
+        gen = self._fence.ticket(key) if refresh is None else refresh
+        # A flight for this key may have finished between our miss and do().
+        # `in` first: a get would count this one request twice in the sketch.
+        if refresh is None and key in self._main:
+            value = self._main.get(key)
+            if value is not None:
+                return gen, value, None
+        if self._negative is not None and key in self._negative:
+            raise _RememberedAbsent(key)
+        picker = self._picker
+        return gen, None, picker.placement(key) if picker is not None else None
+
+    def _loaded_here(
+        self, key: str, value: bytes, ttl: float | None, gen: int, placement: Placement | None
+    ) -> None:
+        """Store what the getter gave (unless a write came since) and push it to the replica."""
+        # This node is a replica of the key (or has no peers, or was asked by
+        # a peer, which never forwards twice): the source of truth answered.
         with self._fence.current(key, gen) as current:
             if current:
                 # Refused by admission or not, the caller gets the value.
-                self._store(key, value, None, force=False)
+                self._store(key, value, ttl, force=False)
         if current and placement is not None and placement.local:
             for peer in placement.others:
                 self._pusher.offer(peer, key, value)
-        return value, LOADED
 
     def _load_from_replicas(
         self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
@@ -356,25 +489,52 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
                 self._remember_absent(key, gen)
                 raise
             except Exception:
-                self._counts.add("peer_errors")
-                if i + 1 < len(replicas):
-                    self._counts.add("failovers")
+                self._replica_failed(i, len(replicas))
                 continue
-            value = bytes(value)
-            if estimate >= self._hot_keys.promote_at:
-                self._promote(key, value, gen)
-            return value, REMOTE
+            return self._replica_answered(key, value, estimate, gen), REMOTE
         # No replica answered: load here so that the reader does not fail, but
         # cache nothing, so no copy outlives the replicas' return.
         self._counts.add("degraded_loads")
-        return self._call_getter(key), LOADED
+        return self._call_getter(key)[0], LOADED
+
+    async def _aload_from_replicas(
+        self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
+    ) -> tuple[bytes, str]:
+        """_load_from_replicas for a task: each replica awaited (grpc.aio for gRPC peers)."""
+        for i, peer in enumerate(replicas):
+            self._counts.add("peer_loads")
+            try:
+                value = await _ask(peer, "get", self.name, key, forwarded=True)
+            except NotFound:
+                self._remember_absent(key, gen)
+                raise
+            except Exception:
+                self._replica_failed(i, len(replicas))
+                continue
+            return self._replica_answered(key, value, estimate, gen), REMOTE
+        self._counts.add("degraded_loads")
+        return (await self._acall_getter(key))[0], LOADED
+
+    def _replica_failed(self, i: int, n: int) -> None:
+        self._counts.add("peer_errors")
+        if i + 1 < n:
+            self._counts.add("failovers")
+
+    def _replica_answered(self, key: str, value: Any, estimate: int, gen: int) -> bytes:
+        value = bytes(value)
+        if estimate >= self._hot_keys.promote_at:
+            self._promote(key, value, gen)
+        return value
 
     def _store(self, key: str, value: Any, ttl: float | None, *, force: bool) -> None:
         """Set key in the main cache, counting a refusal by its admission policy.
 
         A load faces admission (force=False); an explicit write does not: after
-        set(k, v) returns, get(k) is v until evicted or expired.
+        set(k, v) returns, get(k) is v until evicted or expired. With a
+        stale_ttl the entry lives that much longer (stale at the end).
         """
+        if ttl is not None and self._stale_ttl:
+            ttl += self._stale_ttl
         if self._main.set(key, value, ttl, force=force) or self.admission is None or force:
             return
         # set() also says False for an entry larger than the cache: not a refusal.
@@ -382,22 +542,67 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         if size <= self._main.max_bytes:
             self._counts.add("admission_rejects")
 
-    def _call_getter(self, key: str) -> bytes:
+    def _call_getter(self, key: str) -> tuple[bytes, float | None]:
+        """(value, ttl) from the getter; an async getter runs on the background loop."""
         self._counts.add("getter_loads")
         value = self._getter(key)
+        if inspect.isawaitable(value):
+            value = offload.on_loop_thread(value)
+        return self._checked(key, value)
+
+    async def _acall_getter(self, key: str) -> tuple[bytes, float | None]:
+        """(value, ttl) from the getter: an async one awaited here, a plain one in the pool."""
+        self._counts.add("getter_loads")
+        functions = self._functions
+        if self._getter_async or (functions is not None and functions.is_async(key)):
+            value = await self._getter(key)
+        else:
+            value = await offload.in_pool(self._getter, key)
+            if inspect.isawaitable(value):
+                value = await value
+        return self._checked(key, value)
+
+    def _checked(self, key: str, value: Any) -> tuple[bytes, float | None]:
+        """The getter's value as bytes, and the ttl its @cached function declared."""
+        ttl = self._functions.ttl(key) if self._functions is not None else None
         if type(value) is bytes:
-            return value
+            return value, ttl
         # The rule of every entry point: a C-contiguous bytes-like object.
         try:
             with memoryview(value) as view:
                 if view.c_contiguous:
-                    return view.tobytes()
+                    return view.tobytes(), ttl
         except TypeError:
             pass
         raise TypeError(
             f"getter {self._getter_name} returned {type(value).__name__}, "
             f"not a (C-contiguous) bytes-like object"
         )
+
+    # ------------------------------------------------ stale-while-revalidate
+
+    def _on_stale(self, key: Any, value: bytes, mode: int) -> bytes:
+        """A hit on an entry past its ttl: answered now, refreshed once in the background."""
+        self._counts.add("stale_hits")
+        name = _key_str(key)
+        gen = self._fence.ticket(name)
+        self._refresher.start(name, lambda: self._refresh(name, gen))
+        return value
+
+    def _refresh(self, key: str, gen: int) -> None:
+        """Replace key's stale entry from its source; on an error the stale entry stays."""
+        try:
+            self._flight.do(key, lambda: self._load(key, 0, True, refresh=gen))
+        except NotFound:
+            # The source no longer has it: the stale copy must not outlive that.
+            with self._fence.current(key, gen) as current:
+                if current:  # else a set() since the stale hit holds a newer value
+                    self._main.delete(key)
+            self._counts.add("refreshes")
+        except Exception:  # counted; the stale value is served until it expires
+            self._counts.add("refresh_errors")
+        else:
+            self._counts.add("refreshes")
 
     def _remember_absent(self, key: str, gen: int) -> None:
         negative = self._negative
@@ -463,30 +668,17 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         get()'s own failover. forwarded=True (a peer's call) never forwards.
         An error of the getter raises, as get() does.
         """
-        names = [_key_str(k) for k in keys]
-        found: dict[str, bytes] = self._main.get_many(names)
-        self._counts.add("get_many_calls")
-        self._counts.add_n("batch_hits", len(found))
-        missing = [key for key in names if key not in found]
-        by_peer: dict[Any, list[str]] = {}
-        local = []
-        for key in missing:
-            placement = None if forwarded else self._placement(key)
-            if placement is None or placement.local:
-                local.append(key)
-            else:
-                by_peer.setdefault(placement.others[0], []).append(key)
+        names, found, local, by_peer = self._split_many(keys, forwarded)
         if by_peer:
             with ThreadPoolExecutor(max_workers=min(8, len(by_peer))) as pool:
-                asked = {peer: pool.submit(peer.get_many, self.name, ks, forwarded=True)
-                         for peer, ks in by_peer.items()}
-            for peer, future in asked.items():
-                self._counts.add("peer_loads")
+                asked = [pool.submit(peer.get_many, self.name, ks, forwarded=True)
+                         for peer, ks in by_peer.items()]
+            for ks, future in zip(by_peer.values(), asked, strict=True):
                 try:
-                    found.update(future.result())
-                except Exception:
-                    self._counts.add("peer_errors")
-                    local.extend(by_peer[peer])  # get() fails over, then loads
+                    answer: Any = future.result()
+                except Exception as exc:
+                    answer = exc
+                self._merge_batch(found, local, ks, answer)
         get = self.get_local if forwarded else self.get
         for key in local:
             try:
@@ -494,6 +686,65 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
             except NotFound:
                 pass
         return {key: found[key] for key in names if key in found}
+
+    async def aget_many(self, keys: Iterable[str], *, forwarded: bool = False) -> dict[str, bytes]:
+        """get_many for asyncio: replicas asked together on the loop, local keys as tasks."""
+        names, found, local, by_peer = self._split_many(keys, forwarded)
+        if by_peer:
+            answers = await asyncio.gather(
+                *(_ask(peer, "get_many", self.name, ks, forwarded=True)
+                  for peer, ks in by_peer.items()),
+                return_exceptions=True,
+            )
+            for ks, answer in zip(by_peer.values(), answers, strict=True):
+                if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                    raise answer  # a cancellation, not a peer's failure
+                self._merge_batch(found, local, ks, answer)
+
+        async def one(key: str) -> bytes | None:
+            value = self._peek(key)
+            if value is not None:
+                return value  # type: ignore[no-any-return]
+            try:
+                return await self._aget_slow(key, not forwarded)
+            except NotFound:
+                return None
+
+        for key, value in zip(local, await asyncio.gather(*(one(k) for k in local)), strict=True):
+            if value is not None:
+                found[key] = value
+        return {key: found[key] for key in names if key in found}
+
+    def _split_many(
+        self, keys: Iterable[str], forwarded: bool
+    ) -> tuple[list[str], dict[str, bytes], list[str], dict[Any, list[str]]]:
+        """(names, main-cache hits, keys to load here, keys by the replica to ask)."""
+        names = [_key_str(k) for k in keys]
+        found: dict[str, bytes] = self._main.get_many(names)
+        self._counts.add("get_many_calls")
+        self._counts.add_n("batch_hits", len(found))
+        by_peer: dict[Any, list[str]] = {}
+        local = []
+        for key in names:
+            if key in found:
+                continue
+            placement = None if forwarded else self._placement(key)
+            if placement is None or placement.local:
+                local.append(key)
+            else:
+                by_peer.setdefault(placement.others[0], []).append(key)
+        return names, found, local, by_peer
+
+    def _merge_batch(
+        self, found: dict[str, bytes], local: list[str], keys: list[str], answer: Any
+    ) -> None:
+        """A replica's GetMany answer into found; on its failure its keys are loaded here."""
+        self._counts.add("peer_loads")
+        if isinstance(answer, Exception):
+            self._counts.add("peer_errors")
+            local.extend(keys)  # get() fails over, then loads
+        else:
+            found.update(answer)
 
     # --------------------------------------------------------------- writes
 
@@ -507,6 +758,37 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         passes it on (no storms). forwarded=True (a peer's call) acts here only.
         """
         key = _key_str(key)
+        placement = self._set_here(key, value, ttl, forwarded)
+        if not forwarded and placement is not None:
+            value = bytes(value)
+            replicas = placement.others
+            failed = self._broadcast(
+                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True)
+                if peer in replicas
+                else peer.delete(self.name, key, forwarded=True)
+            )
+            self._check_set(placement, failed)
+
+    async def aset(
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
+    ) -> None:
+        """set for asyncio: the other nodes are told concurrently, on the loop."""
+        key = _key_str(key)
+        placement = self._set_here(key, value, ttl, forwarded)
+        if not forwarded and placement is not None:
+            value = bytes(value)
+            replicas = placement.others
+            failed = await self._abroadcast(
+                lambda peer: _ask(peer, "set", self.name, key, value, ttl, forwarded=True)
+                if peer in replicas
+                else _ask(peer, "delete", self.name, key, forwarded=True)
+            )
+            self._check_set(placement, failed)
+
+    def _set_here(
+        self, key: str, value: Any, ttl: float | None, forwarded: bool
+    ) -> Placement | None:
+        """set's work on this node; the key's placement (None without peers)."""
         self._counts.add("sets")
         placement = self._placement(key)
         with self._fence.write(key):
@@ -518,17 +800,14 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
                 self._hot.delete(key)
         if self._negative is not None:
             self._negative.discard(key)
-        if not forwarded and placement is not None:
-            value = bytes(value)
-            replicas = placement.others
-            failed = self._broadcast(
-                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True)
-                if peer in replicas
-                else peer.delete(self.name, key, forwarded=True)
-            )
-            if not placement.local and replicas and all(p in failed for p in replicas):
-                self._counts.add("set_errors")
-                raise failed[replicas[0]]
+        return placement
+
+    def _check_set(self, placement: Placement, failed: dict[Peer, Exception]) -> None:
+        """Raises when no replica took a set made on a node that is not one."""
+        replicas = placement.others
+        if not placement.local and replicas and all(p in failed for p in replicas):
+            self._counts.add("set_errors")
+            raise failed[replicas[0]]
 
     def delete(self, key: str, *, forwarded: bool = False) -> bool:
         """Drop key from every node's caches (main, hot, negative); True if it was cached here.
@@ -537,6 +816,22 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         forwarded=True (a peer's call) acts here only.
         """
         key = _key_str(key)
+        found = self._delete_here(key)
+        if not forwarded and self._picker is not None:
+            self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
+        return found
+
+    async def adelete(self, key: str, *, forwarded: bool = False) -> bool:
+        """delete for asyncio: the other nodes are told concurrently, on the loop."""
+        key = _key_str(key)
+        found = self._delete_here(key)
+        if not forwarded and self._picker is not None:
+            await self._abroadcast(
+                lambda peer: _ask(peer, "delete", self.name, key, forwarded=True)
+            )
+        return found
+
+    def _delete_here(self, key: str) -> bool:
         self._counts.add("deletes")
         with self._fence.write(key):
             found: bool = self._main.delete(key)
@@ -544,8 +839,6 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
                 found = self._hot.delete(key) or found
         if self._negative is not None:
             self._negative.discard(key)
-        if not forwarded and self._picker is not None:
-            self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
         return found
 
     @property
@@ -568,6 +861,21 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
             except Exception as exc:  # counted; that node's copy ages out by its ttl
                 self._counts.add("broadcast_errors")
                 failed[peer] = exc
+        return failed
+
+    async def _abroadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
+        """_broadcast for a task: every other node's call awaited together."""
+        assert self._picker is not None
+        self._counts.add("broadcasts")
+        peers = self._picker.peers()
+        answers = await asyncio.gather(*(call(peer) for peer in peers), return_exceptions=True)
+        failed: dict[Peer, Exception] = {}
+        for peer, answer in zip(peers, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                self._counts.add("broadcast_errors")
+                failed[peer] = answer
         return failed
 
     # ---------------------------------------------------------------- peers

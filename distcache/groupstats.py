@@ -41,6 +41,9 @@ class GroupCounters:
     set_errors: int = 0  # of those, the ones that raised (no replica took the value)
     deletes: int = 0  # calls of delete, from clients and peers
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused
+    stale_hits: int = 0  # hits on an entry past its ttl, answered stale (counted as hits too)
+    refreshes: int = 0  # background refreshes of stale entries the source answered
+    refresh_errors: int = 0  # background refreshes that failed (the stale entry kept)
     promotions: int = 0  # keys copied into the hot cache
     demotions: int = 0  # keys dropped from the hot cache as they cooled
 

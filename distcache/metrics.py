@@ -128,6 +128,10 @@ class DistcacheCollector(Collector):
         broadcasts = counter("distcache_broadcasts",
                              "Client sets and deletes sent to the other nodes, by result",
                              "result")
+        stale = counter("distcache_stale_hits",
+                        "Hits on an entry past its ttl, answered stale while it is refreshed")
+        refreshes = counter("distcache_refreshes",
+                            "Background refreshes of stale entries, by result", "result")
         for group in groups:
             s = group.stats()
             g = group.name
@@ -182,9 +186,12 @@ class DistcacheCollector(Collector):
             pushes.add_metric([g, "dropped"], s["replica_push_dropped"])
             broadcasts.add_metric([g, "ok"], s["broadcasts"])
             broadcasts.add_metric([g, "error"], s["broadcast_errors"])
+            stale.add_metric([g], s["stale_hits"])
+            refreshes.add_metric([g, "ok"], s["refreshes"])
+            refreshes.add_metric([g, "error"], s["refresh_errors"])
         yield from (requests, duration, hits, hot_hits, hot_keys, bloom, size, max_bytes, items,
                     evictions, expirations, loads, dedup, negative, rejects, peer_loads,
-                    peer_load_errors, failovers, degraded, pushes, broadcasts)
+                    peer_load_errors, failovers, degraded, pushes, broadcasts, stale, refreshes)
 
     def _peer_metrics(self, pools: list[Any]) -> Iterator[Metric]:
         up = GaugeMetricFamily("distcache_peer_up",

@@ -140,3 +140,34 @@ def test_prometheus_client_and_grpc_are_each_imported_by_one_module() -> None:
     for name in ("group.py", "_pycore.py", "_contract.py"):
         assert not by[name] & {"prometheus_client", "grpc"}
     assert "prometheus_client" not in (ROOT / "distcache" / "_core.pyx").read_text()
+
+
+def test_stale_hits_and_refreshes_are_shown(server) -> None:
+    import time
+
+    from .conftest import fetch_json
+
+    calls: list[str] = []
+
+    def versioned(key: str) -> bytes:
+        calls.append(key)
+        if len(calls) == 3:
+            raise OSError("source down")
+        return b"v%d" % len(calls)
+
+    g = distcache.new_group("swr", 1 << 20, versioned, default_ttl=0.1, stale_ttl=60)
+    g.get("k")  # loaded: v1
+    for expected_refreshes in (1, 2):  # the second refresh fails
+        time.sleep(0.15)
+        g.get("k")  # stale: a refresh starts
+        deadline = time.monotonic() + 20
+        while (g.stats()["refreshes"] + g.stats()["refresh_errors"] < expected_refreshes
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+    samples = scrape(server.url)
+    assert value(samples, "distcache_stale_hits_total", group="swr") == 2
+    assert value(samples, "distcache_refreshes_total", group="swr", result="ok") == 1
+    assert value(samples, "distcache_refreshes_total", group="swr", result="error") == 1
+    counters = next(x for x in fetch_json(server.url + "/stats")["groups"]
+                    if x["name"] == "swr")["counters"]
+    assert (counters["stale_hits"], counters["refreshes"], counters["refresh_errors"]) == (2, 1, 1)
