@@ -9,6 +9,7 @@ from the registered groups. docs/grpc.md is the user's page.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import distcache_pb2 as pb
@@ -26,11 +28,18 @@ from .group import Group, get_group
 from .hashring import HashRing
 from .peers import NotFound, Placement
 
-__all__ = ["Client", "GRPCPool", "PeerDown", "TLSConfig", "connect"]
+__all__ = ["AsyncClient", "Client", "GRPCPool", "PeerDown", "TLSConfig", "connect",
+           "connect_async"]
 
 SERVICE = "distcache.CacheService"
 MAX_MESSAGE = 64 << 20  # a value may be up to 4 GiB in the core; over gRPC, 64 MiB
 MAX_KEY_BYTES = 65535
+# Calls a node's server holds at once, queued or running; past it a call gets
+# RESOURCE_EXHAUSTED at once. Without it gRPC core cancels the calls past
+# 1,000 waiting to be taken by the Python server with a bare CANCELLED, which
+# a client cannot tell from a crash (3-27% of 10,000 concurrent Gets,
+# tests/test_limits.py); its queue is sized above this bound instead.
+MAX_CONCURRENT_CALLS = 4096
 # A restarted peer is used again within seconds, not after gRPC's default
 # reconnect back-off of up to two minutes (SPEC 3.2).
 _CHANNEL_OPTIONS = [
@@ -41,6 +50,10 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.enable_retries", 0),
 ]
+# How long closing a peer waits for an event loop running in another thread
+# to close that loop's channel; a loop that does not answer keeps it until it
+# ends (the channel is destroyed with the loop's last reference to it).
+_AIO_CLOSE_WAIT = 5.0
 
 
 class PeerDown(ConnectionError):
@@ -60,28 +73,95 @@ class TLSConfig:
 # ------------------------------------------------------------------ client
 
 
+@dataclass(frozen=True)
+class _Methods:
+    """The four CacheService calls of one channel (grpc or grpc.aio: the same shape)."""
+
+    channel: Any
+    get: Any
+    get_many: Any
+    set: Any
+    delete: Any
+
+    @classmethod
+    def of(cls, channel: Any) -> _Methods:
+        call = channel.unary_unary
+        return cls(
+            channel,
+            get=call(f"/{SERVICE}/Get", request_serializer=pb.GetRequest.SerializeToString,
+                     response_deserializer=pb.GetResponse.FromString),
+            get_many=call(f"/{SERVICE}/GetMany",
+                          request_serializer=pb.GetManyRequest.SerializeToString,
+                          response_deserializer=pb.GetManyResponse.FromString),
+            set=call(f"/{SERVICE}/Set", request_serializer=pb.SetRequest.SerializeToString,
+                     response_deserializer=pb.SetResponse.FromString),
+            delete=call(f"/{SERVICE}/Delete",
+                        request_serializer=pb.DeleteRequest.SerializeToString,
+                        response_deserializer=pb.DeleteResponse.FromString))
+
+
+# Tasks closing a grpc.aio channel on the loop that asked for the close (a
+# loop keeps only weak references to its tasks). Touched from loop threads
+# only, one set operation at a time.
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_aio(loop: asyncio.AbstractEventLoop, channel: aio.Channel) -> None:
+    """Closes a grpc.aio channel, from any thread, on the event loop it belongs to.
+
+    A grpc.aio channel and its calls live on one loop: closing cancels the
+    calls in flight, which only that loop may do.
+    """
+    if loop.is_closed():
+        return  # its calls ended with the loop; dropping the channel destroys it
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:  # asked from a callback of that loop: it cannot wait here
+        task = loop.create_task(channel.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+    elif loop.is_running():  # running in another thread
+        close = channel.close()
+        try:
+            done = asyncio.run_coroutine_threadsafe(close, loop)
+        except RuntimeError:  # the loop closed in between
+            close.close()
+            return
+        try:
+            done.result(_AIO_CLOSE_WAIT)
+        except Exception:  # a stuck or stopping loop: the channel goes with it
+            done.cancel()
+    elif running is None:  # an idle loop, not closed: it can still run the close
+        loop.run_until_complete(channel.close())
+    # else an idle loop while another runs in this thread: dropped, destroyed with it
+
+
 class _Peer:
     """Another node, reached over one gRPC channel; marked down with back-off on failure."""
 
     def __init__(self, addr: str, channel: grpc.Channel, timeout: float,
-                 metadata: tuple[tuple[str, str], ...], *, mark_down: bool = True) -> None:
+                 metadata: tuple[tuple[str, str], ...], *, mark_down: bool = True,
+                 tls: TLSConfig | None = None) -> None:
         self.addr = addr
         self._mark_down = mark_down
         self._channel = channel
         self._timeout = timeout
         self._metadata = metadata
-        call = channel.unary_unary
-        self._get = call(f"/{SERVICE}/Get", request_serializer=pb.GetRequest.SerializeToString,
-                         response_deserializer=pb.GetResponse.FromString)
-        self._set = call(f"/{SERVICE}/Set", request_serializer=pb.SetRequest.SerializeToString,
-                         response_deserializer=pb.SetResponse.FromString)
-        self._delete = call(f"/{SERVICE}/Delete",
-                            request_serializer=pb.DeleteRequest.SerializeToString,
-                            response_deserializer=pb.DeleteResponse.FromString)
-        self._get_many = call(f"/{SERVICE}/GetMany",
-                              request_serializer=pb.GetManyRequest.SerializeToString,
-                              response_deserializer=pb.GetManyResponse.FromString)
+        self._tls = tls  # the grpc.aio channels are made as the sync one was
+        sync = _Methods.of(channel)
+        self._get, self._get_many = sync.get, sync.get_many
+        self._set, self._delete = sync.set, sync.delete
         self._health = health_pb2_grpc.HealthStub(channel)
+        # Guards _aio and _closed. A grpc.aio channel belongs to the event loop
+        # it was made on, so each loop that calls this peer gets its own, made
+        # on its first call. A plain dict, not a WeakKeyDictionary: a channel
+        # holds its loop, so a weak key would never go; the channels of loops
+        # that closed are dropped when a new loop arrives, and by close().
+        self._aio_lock = threading.Lock()
+        self._aio: dict[asyncio.AbstractEventLoop, _Methods] = {}
+        self._closed = False
         # Guards the failure state below.
         self._lock = threading.Lock()
         self.failures = 0  # consecutive
@@ -100,19 +180,72 @@ class _Peer:
         """Not marked down."""
         return time.monotonic() >= self.down_until
 
-    def _call(self, stub: Any, request: Any) -> Any:
-        if not self.up:
+    def _call(self, stub: Any, request: Any, *, write: bool = False) -> Any:
+        # A write is tried even on a peer marked down: it has no other replica
+        # to fall back on, and a live peer marked down by a slow load missed it.
+        if not self.up and not write:
             raise PeerDown(f"{self.addr} is marked down: {self.last_error}")
         try:
             response = stub(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
-            code = exc.code()
-            if code == grpc.StatusCode.NOT_FOUND:  # an unknown group: the peer is fine
-                raise LookupError(exc.details()) from None
-            self._failed(f"{code.name}: {exc.details()}")
-            raise ConnectionError(f"{self.addr}: {code.name}: {exc.details()}") from None
+            raise self._refusal(exc) from None
         self._answered()
         return response
+
+    async def _acall(self, method: str, request: Any) -> Any:
+        """_call on the running event loop, through that loop's grpc.aio channel."""
+        if not self.up and method not in ("set", "delete"):
+            raise PeerDown(f"{self.addr} is marked down: {self.last_error}")
+        loop = asyncio.get_running_loop()
+        methods = self._aio_methods(loop)
+        try:
+            response = await getattr(methods, method)(request, timeout=self._timeout,
+                                                      metadata=self._metadata)
+        except grpc.RpcError as exc:  # grpc.aio.AioRpcError
+            raise self._refusal(exc) from None
+        except asyncio.CancelledError:
+            # Closing a grpc.aio channel cancels its calls, and their callers
+            # would see their own tasks cancelled; a sync call gets CANCELLED.
+            if not self._closed_under(loop, methods):
+                raise
+            self._failed("CANCELLED: the channel was closed")
+            raise ConnectionError(f"{self.addr}: CANCELLED: the channel was closed") from None
+        self._answered()
+        return response
+
+    def _closed_under(self, loop: asyncio.AbstractEventLoop, methods: _Methods) -> bool:
+        """Whether a call through methods was cancelled by close(), not by its caller."""
+        cancelling = getattr(asyncio.current_task(), "cancelling", None)  # Python >= 3.11
+        if cancelling is not None and cancelling():
+            return False  # the caller's task is being cancelled: that wins
+        with self._aio_lock:
+            return self._aio.get(loop) is not methods
+
+    def _refusal(self, exc: grpc.RpcError) -> Exception:
+        """What a failed call raises: LookupError for an unknown group, else
+        ConnectionError, the peer then marked down unless its getter failed."""
+        code = exc.code()  # type: ignore[attr-defined]
+        details = exc.details()  # type: ignore[attr-defined]
+        if code == grpc.StatusCode.NOT_FOUND:  # an unknown group: the peer is fine
+            return LookupError(details)
+        # Its getter failed (_getter_failed sets "err"): the peer answered and is
+        # not marked down, or every key it holds would be skipped for the back-off.
+        if any(k == "err" for k, _ in exc.trailing_metadata() or ()):  # type: ignore[attr-defined]
+            return ConnectionError(f"{self.addr}: {code.name}: {details}")
+        self._failed(f"{code.name}: {details}")
+        return ConnectionError(f"{self.addr}: {code.name}: {details}")
+
+    def _aio_methods(self, loop: asyncio.AbstractEventLoop) -> _Methods:
+        """The grpc.aio channel of loop (the running one) to this peer, made on its first call."""
+        with self._aio_lock:
+            methods = self._aio.get(loop)
+            if methods is None:
+                if self._closed:
+                    raise ValueError(f"{self.addr}: the peer is closed")
+                for gone in [lp for lp in self._aio if lp.is_closed()]:
+                    del self._aio[gone]
+                methods = self._aio[loop] = _Methods.of(_aio_channel(self.addr, self._tls))
+        return methods
 
     def _answered(self) -> None:
         with self._lock:
@@ -164,24 +297,82 @@ class _Peer:
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
             *, forwarded: bool = True) -> None:
         self._call(self._set, pb.SetRequest(group=group, key=key, data=bytes(value),
-                                            ttl=ttl or 0.0, forwarded=forwarded))
+                                            ttl=ttl or 0.0, forwarded=forwarded), write=True)
 
     def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
-        r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=forwarded))
+        r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=forwarded),
+                       write=True)
+        return r.success  # type: ignore[no-any-return]
+
+    # The same four calls as coroutines on the running event loop (never blocking it).
+
+    async def aget(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
+        """get, awaited."""
+        r = await self._acall("get", pb.GetRequest(group=group, key=key, forwarded=forwarded))
+        if not r.found:
+            raise NotFound(key)
+        return r.data  # type: ignore[no-any-return]
+
+    async def aget_many(self, group: str, keys: Iterable[str], *, forwarded: bool = True
+                        ) -> dict[str, bytes]:
+        """get_many, awaited."""
+        r = await self._acall("get_many", pb.GetManyRequest(group=group, keys=list(keys),
+                                                            forwarded=forwarded))
+        return {e.key: e.data for e in r.entries}
+
+    async def aset(self, group: str, key: str, value: bytes, ttl: float | None = None,
+                   *, forwarded: bool = True) -> None:
+        """set, awaited."""
+        await self._acall("set", pb.SetRequest(group=group, key=key, data=bytes(value),
+                                               ttl=ttl or 0.0, forwarded=forwarded))
+
+    async def adelete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+        """delete, awaited."""
+        r = await self._acall("delete", pb.DeleteRequest(group=group, key=key,
+                                                         forwarded=forwarded))
         return r.success  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        """Closes the channel and every event loop's grpc.aio channel; later calls fail."""
+        with self._aio_lock:
+            self._closed = True
+            channels, self._aio = self._aio, {}
+        for loop, methods in channels.items():
+            _close_aio(loop, methods.channel)
         self._channel.close()
+
+    async def aclose(self) -> None:
+        """close, awaited: the running loop's channel is closed on it, the others
+        (loops of other threads, which close() waits for) from a worker thread."""
+        with self._aio_lock:
+            mine = self._aio.pop(asyncio.get_running_loop(), None)
+            others = bool(self._aio)
+        if mine is not None:
+            await mine.channel.close()
+        if others:
+            await asyncio.to_thread(self.close)
+        else:
+            self.close()
+
+
+def _credentials(tls: TLSConfig) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca,
+        private_key=tls.key if tls.require_client_cert else None,
+        certificate_chain=tls.cert if tls.require_client_cert else None)
 
 
 def _channel(addr: str, tls: TLSConfig | None) -> grpc.Channel:
     if tls is None:
         return grpc.insecure_channel(addr, options=_CHANNEL_OPTIONS)
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=tls.ca,
-        private_key=tls.key if tls.require_client_cert else None,
-        certificate_chain=tls.cert if tls.require_client_cert else None)
-    return grpc.secure_channel(addr, creds, options=_CHANNEL_OPTIONS)
+    return grpc.secure_channel(addr, _credentials(tls), options=_CHANNEL_OPTIONS)
+
+
+def _aio_channel(addr: str, tls: TLSConfig | None) -> aio.Channel:
+    """_channel's twin on the running event loop (grpc.aio)."""
+    if tls is None:
+        return aio.insecure_channel(addr, options=_CHANNEL_OPTIONS)
+    return aio.secure_channel(addr, _credentials(tls), options=_CHANNEL_OPTIONS)
 
 
 class Client(_Peer):
@@ -195,7 +386,7 @@ class Client(_Peer):
     def __init__(self, addr: str, *, timeout: float = 1.0, token: str | None = None,
                  tls: TLSConfig | None = None) -> None:
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        super().__init__(addr, _channel(addr, tls), timeout, metadata, mark_down=False)
+        super().__init__(addr, _channel(addr, tls), timeout, metadata, mark_down=False, tls=tls)
 
     def get(self, group: str, key: str, *, forwarded: bool = False) -> bytes:
         """The value of key in group; raises NotFound when the source lacks it."""
@@ -227,11 +418,60 @@ def connect(addr: str, **kw: Any) -> Client:
     return Client(addr, **kw)
 
 
+class AsyncClient(Client):
+    """A Client whose calls are also coroutines: aget, aget_many, aset and adelete.
+
+    Each event loop that calls it gets its own grpc.aio channel; the loop is
+    never blocked by the network. `async with` closes it on the way out.
+    """
+
+    async def aget(self, group: str, key: str, *, forwarded: bool = False) -> bytes:
+        """The value of key in group; raises NotFound when the source lacks it."""
+        return await super().aget(group, key, forwarded=forwarded)
+
+    async def aget_many(self, group: str, keys: Iterable[str], *, forwarded: bool = False
+                        ) -> dict[str, bytes]:
+        """The values of the keys found, in their order."""
+        return await super().aget_many(group, keys, forwarded=forwarded)
+
+    async def aset(self, group: str, key: str, value: bytes, ttl: float | None = None,
+                   *, forwarded: bool = False) -> None:
+        """Stores value on the key's replicas (never in the source of truth)."""
+        await super().aset(group, key, value, ttl, forwarded=forwarded)
+
+    async def adelete(self, group: str, key: str, *, forwarded: bool = False) -> bool:
+        """Drops key from every node's caches."""
+        return await super().adelete(group, key, forwarded=forwarded)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def connect_async(addr: str, **kw: Any) -> AsyncClient:
+    """An AsyncClient of the node at addr (timeout, token and tls as keywords)."""
+    return AsyncClient(addr, **kw)
+
+
 # ------------------------------------------------------------------ server
 
 
+# Characters of a status message or err trailer: a message that echoes a
+# request's 64 KiB name would make trailers over the 16 KiB that gRPC clients
+# accept, and the client would get RESOURCE_EXHAUSTED instead (found by
+# tests/fuzz/grpc_requests.py).
+_MAX_DETAILS = 1024
+
+
+def _capped(text: str) -> str:
+    """text, cut to _MAX_DETAILS characters."""
+    return text if len(text) <= _MAX_DETAILS else text[:_MAX_DETAILS] + "..."
+
+
 def _bad(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
-    context.abort(code, message)
+    context.abort(code, _capped(message))
 
 
 def _group_of(name: str, context: grpc.ServicerContext) -> Group:
@@ -258,7 +498,7 @@ def _parse(message: Any, raw: bytes, context: grpc.ServicerContext) -> Any:
 
 
 def _getter_failed(context: grpc.ServicerContext, exc: Exception) -> None:
-    text = f"{type(exc).__name__}: {exc}"
+    text = _capped(f"{type(exc).__name__}: {exc}")
     context.set_trailing_metadata((("err", text),))
     _bad(context, grpc.StatusCode.UNAVAILABLE, text)
 
@@ -386,8 +626,9 @@ class GRPCPool:
             raise ValueError(f"self_addr must be HOST:PORT, not {self_addr!r}")
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
             raise ValueError(f"replicas must be an int >= 1, not {replicas!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, not {timeout!r}")
+        # inf would be no deadline at all: a hung peer would hold its callers forever.
+        if not 0 < timeout < float("inf"):
+            raise ValueError(f"timeout must be a finite number of seconds > 0, not {timeout!r}")
         self.self_addr = self_addr
         self.replicas = replicas
         self.timeout = timeout
@@ -439,7 +680,8 @@ class GRPCPool:
             peer.close()
 
     def _connect(self, addr: str) -> _Peer:
-        return _Peer(addr, _channel(addr, self._tls), self.timeout, self._metadata)
+        return _Peer(addr, _channel(addr, self._tls), self.timeout, self._metadata,
+                     tls=self._tls)
 
     def placement(self, key: str) -> Placement:
         """The key's replicas in ring order; None is this node."""
@@ -489,10 +731,12 @@ class GRPCPool:
             raise RuntimeError("this pool is already serving")
         options = [("grpc.so_reuseport", 0),
                    ("grpc.max_send_message_length", MAX_MESSAGE),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE)]
+                   ("grpc.max_receive_message_length", MAX_MESSAGE),
+                   ("grpc.server.max_pending_requests", 2 * MAX_CONCURRENT_CALLS)]
         interceptors = [_TokenCheck(self._token)] if self._token else []
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._workers),
-                             options=options, interceptors=interceptors)
+                             options=options, interceptors=interceptors,
+                             maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS)
         self._service = _Service()
         server.add_generic_rpc_handlers((_handler(self._service),))
         self._health = health.HealthServicer()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Getter", "NotFound", "Peer", "PeerPicker", "Placement"]
+__all__ = ["AsyncPeer", "Getter", "NotFound", "Peer", "PeerPicker", "Placement"]
 
 
 class NotFound(KeyError):
@@ -48,6 +48,32 @@ class Peer(Protocol):
         ...
 
     def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+        """Drops key from the peer's caches, hot copy included; True if it had it."""
+        ...
+
+
+@runtime_checkable
+class AsyncPeer(Protocol):
+    """Another node, as a coroutine calls it: Peer's calls, awaited on the running loop."""
+
+    async def aget(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
+        """The value of key in the named group; raises NotFound when the source lacks it."""
+        ...
+
+    async def aget_many(
+        self, group: str, keys: Iterable[str], *, forwarded: bool = True
+    ) -> dict[str, bytes]:
+        """The values of the keys the peer has or can load (absent keys left out)."""
+        ...
+
+    async def aset(
+        self, group: str, key: str, value: bytes, ttl: float | None = None,
+        *, forwarded: bool = True,
+    ) -> None:
+        """Stores value in the peer's cache (never in the source of truth)."""
+        ...
+
+    async def adelete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
         """Drops key from the peer's caches, hot copy included; True if it had it."""
         ...
 

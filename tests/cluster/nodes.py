@@ -8,6 +8,7 @@ the test ends, passed or failed (SIGTERM, then SIGKILL).
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from distcache.sqlite_getter import create_table
 
@@ -41,6 +43,28 @@ def make_source(path: Path, rows: int = 1000) -> Path:
     return path
 
 
+def generate_stubs(out: Path) -> tuple[ModuleType, ModuleType]:
+    """(messages, service stubs): the stubs generated into out from the .proto, as any
+    client would; the messages are the package's, generated from the same file
+    (protobuf allows one definition of distcache.GetRequest per process)."""
+    from distcache import distcache_pb2
+
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
+         f"--grpc_python_out={out}", str(ROOT / "proto/distcache.proto")],
+        check=True,
+    )
+    sys.modules["distcache_pb2"] = distcache_pb2  # what the generated stubs import
+    sys.path.insert(0, str(out))
+    try:
+        sys.modules.pop("distcache_pb2_grpc", None)
+        rpc = importlib.import_module("distcache_pb2_grpc")
+    finally:
+        sys.path.remove(str(out))
+        del sys.modules["distcache_pb2"]
+    return distcache_pb2, rpc
+
+
 @dataclass
 class Node:
     """One `distcache serve` process."""
@@ -48,6 +72,9 @@ class Node:
     addr: str
     args: list[str]
     proc: subprocess.Popen[bytes] | None = None
+    # Run before the interpreter, e.g. ["ip", "netns", "exec", NS]: it execs
+    # the node in place, so proc.pid stays the node's own pid.
+    prefix: list[str] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
     def start(self, timeout: float = START_TIMEOUT) -> Node:
@@ -57,7 +84,8 @@ class Node:
         log = Path(name)
         with open(log, "wb") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "distcache", "serve", "--addr", self.addr, *self.args],
+                [*self.prefix, sys.executable, "-m", "distcache", "serve", "--addr", self.addr,
+                 *self.args],
                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )

@@ -8,7 +8,6 @@ that the test starts and stops by its pid.
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -22,33 +21,15 @@ from typing import Any
 import grpc
 import pytest
 
-from .nodes import ROOT, Cluster, Node, free_port, make_source
+from .nodes import ROOT, Cluster, Node, free_port, generate_stubs, make_source
 
 DEADLINE = 2.0  # seconds per client call; a node answers in milliseconds
 
 
 @pytest.fixture(scope="module")
 def client_stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleType]:
-    """(messages, service stubs): the stubs generated here from the .proto, as any
-    client would; the messages are the package's, generated from the same file
-    (protobuf allows one definition of distcache.GetRequest per process)."""
-    from distcache import distcache_pb2
-
-    out = tmp_path_factory.mktemp("client")
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
-         f"--grpc_python_out={out}", str(ROOT / "proto/distcache.proto")],
-        check=True,
-    )
-    sys.modules["distcache_pb2"] = distcache_pb2  # what the generated stubs import
-    sys.path.insert(0, str(out))
-    try:
-        sys.modules.pop("distcache_pb2_grpc", None)
-        rpc = importlib.import_module("distcache_pb2_grpc")
-    finally:
-        sys.path.remove(str(out))
-        del sys.modules["distcache_pb2"]
-    return distcache_pb2, rpc
+    """(messages, service stubs), generated here from the .proto (nodes.generate_stubs)."""
+    return generate_stubs(tmp_path_factory.mktemp("client"))
 
 
 @pytest.fixture
