@@ -26,6 +26,7 @@ ENTRY_OVERHEAD: int = _impl.ENTRY_OVERHEAD
 MAX_KEY_LEN: int = _impl.MAX_KEY_LEN
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
 
+from .cached import cached  # noqa: E402
 from .group import Group, NotFound, Peer, PeerPicker, get_group, new_group  # noqa: E402
 from .singleflight import SingleFlight  # noqa: E402
 
@@ -43,6 +44,7 @@ __all__ = [
     "Peer",
     "PeerPicker",
     "SingleFlight",
+    "cached",
     "get_group",
     "new_group",
     "fnv32",

@@ -39,3 +39,34 @@ def test_internals_example_prints_its_comment() -> None:
     code = python_blocks(ROOT / "docs" / "internals.md")[0]
     expected = re.search(r"# (.+)$", code.strip().splitlines()[-1]).group(1)  # type: ignore[union-attr]
     assert run(code, "internals.md").strip() == expected
+
+
+def test_async_examples_run_as_written() -> None:
+    """docs/async.md: the Starlette example, the asyncio example, the stale one, in order."""
+    import distcache.group
+
+    blocks = python_blocks(ROOT / "docs" / "async.md")
+    assert len(blocks) >= 3
+    try:
+        web = run(blocks[0], "async.md").splitlines()
+        assert web[:3] == ["{'id': 42, 'name': 'user 42'}"] * 3
+        assert web[3] == "source queries: 1"
+        assert web[4].startswith("key: ") and "load_user" in web[4]
+        printed = run(blocks[1], "async.md").splitlines()
+        assert printed[0] == "b'ABC' b'cba'" and printed[1] == "1000 2"
+        stale = run(blocks[2], "async.md").splitlines()
+        assert stale[:3] == ["b'price-1'", "b'price-1'", "b'price-2'"]
+        assert stale[3] == "{'stale_hits': 1, 'refreshes': 1, 'refresh_errors': 0}"
+        for i, block in enumerate(blocks[3:], 3):  # the decorator's and the rest
+            distcache.group._reset_groups()
+            run(block, f"async.md block {i}")
+    finally:
+        distcache.group._reset_groups()
+
+
+def test_reliability_example_prints_what_it_says() -> None:
+    text = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    code = python_blocks(ROOT / "docs" / "reliability.md")[0]
+    expected = re.search(r"prints\n\n```\n(.*?)```", text, flags=re.DOTALL)
+    assert expected is not None
+    assert run(code, "reliability.md") == expected.group(1)

@@ -1,0 +1,1 @@
+"""Tests of the public API around groups: the @cached decorator and its serializers."""
