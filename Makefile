@@ -7,7 +7,7 @@ DEPS   := $(VENV)/.deps-stamp
 BENCH_DEPS := $(VENV)/.bench-stamp
 EXT_SOURCES := $(wildcard csrc/*.h) distcache/_core.pyx distcache/_core.pxd setup.py
 
-.PHONY: proto all build browser test test-pure demo bench bench-cluster bench-metrics bench-deps asv sanitize model lint clean wheel wheel-check
+.PHONY: proto all build browser test test-pure demo bench bench-cluster bench-metrics bench-async bench-decorator bench-deps asv sanitize model lint soak chaos fuzz clean wheel wheel-check
 
 all: build
 
@@ -113,6 +113,49 @@ wheel-check: wheel
 	build/wheel-venv/bin/pip install -q dist/pydistcache-*.whl
 	cd build && CC=false wheel-venv/bin/python -c "import distcache; assert distcache.IMPLEMENTATION == 'c'; c = distcache.LRUCache(1 << 20); c['k'] = b'v'; assert c['k'] == b'v'; print('wheel OK:', distcache.__file__)"
 	cd build && wheel-venv/bin/python -c "import urllib.request as u; from distcache.metrics import start_metrics_server as s; m = s('127.0.0.1:0'); page = u.urlopen(m.url + '/status').read(); m.stop(); assert b'</html>' in page; print('wheel serves /status:', len(page), 'bytes')"
+
+# What asyncio costs (issue 11): Group.aget's local hit against get, and remote
+# agets of 100 tasks against 8 sync threads with the event loop's lag, against
+# a `distcache serve` subprocess on 127.0.0.1.
+bench-async: build
+	$(VPY) -m asv_bench.asyncio_bench
+
+# The soaks of docs/reliability.md: 60 s of a real `distcache serve` node under
+# mixed load, then 1,000,000 cycles of the C core and a group in a child under
+# tracemalloc; each prints its RSS, fds, threads, errors and ops, and fails
+# when RSS grows after warm-up, an fd or a thread appears, or a request fails.
+soak: build
+	$(VPY) -m tests.reliability.soak --seconds 60 --cycles 1000000
+
+# A @cached (JSON) hit against cachetools.cached and cachebox.cached over one
+# function returning a small dict (issue 11), interleaved rounds, ratios side
+# by side (cachetools and cachebox come with the bench extra).
+bench-decorator: build $(BENCH_DEPS)
+	$(VPY) -m asv_bench.decorator
+
+# Faults on real 3-node clusters (SIGKILL, SIGSTOP, slow/raising/hanging getter,
+# DNS membership change, a partition in network namespaces), 20 s each; writes
+# the results table into docs/reliability.md. Namespaces need root.
+chaos: build
+	$(VPY) -m tests.reliability.chaos --seconds 20 --write-docs
+
+# Coverage-guided fuzzing (tests/fuzz/, docs/reliability.md): the C core
+# against its twin, the gRPC handlers fed arbitrary bytes, the command line;
+# each harness for FUZZ_SECONDS (default 120) under atheris's libFuzzer, on
+# the extension built out of tree (build/fuzz) by clang with libFuzzer's
+# coverage and ASan + UBSan. Corpora grow in build/fuzz-corpus/<harness>
+# from tests/fuzz/seeds; a crash fails the target and leaves its input in
+# build/fuzz-crashes/<harness>. clang is installed when missing and apt-get can.
+FUZZ_SECONDS ?= 120
+fuzz: $(DEPS)
+	$(VPY) -c "import atheris" 2>/dev/null || $(VPY) -m pip install -q --no-build-isolation -e '.[fuzz]'
+	@if ! command -v clang >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing clang for the instrumented build"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; \
+	fi
+	DISTCACHE_FUZZ=1 CC=clang LDSHARED="clang -shared" $(VPY) setup.py -q build_ext \
+	    --build-lib build/fuzz --build-temp build/fuzz-tmp
+	$(VPY) -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build dist *.egg-info distcache/_core.c distcache/*.so .pytest_cache

@@ -4,6 +4,7 @@ Environment switches (used by the Makefile):
   DISTCACHE_WERROR=1    compile the C with -Werror (CI)
   DISTCACHE_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer build
   DISTCACHE_DEBUG=1     -O0 -g, asserts on
+  DISTCACHE_FUZZ=1      clang coverage for atheris (libFuzzer) + ASan/UBSan (make fuzz)
 """
 
 import os
@@ -26,7 +27,7 @@ def _extensions() -> list[Extension]:
     macros = [("NPY_NO_DEPRECATED_API", "0")]
     if _flag("DISTCACHE_WERROR"):
         cflags.append("-Werror")
-    if _flag("DISTCACHE_DEBUG") or _flag("DISTCACHE_SANITIZE"):
+    if _flag("DISTCACHE_DEBUG") or _flag("DISTCACHE_SANITIZE") or _flag("DISTCACHE_FUZZ"):
         cflags = [f for f in cflags if f != "-O3"] + ["-O1", "-g", "-UNDEBUG"]
         macros.append(("DC_DEBUG", "1"))
     if _flag("DISTCACHE_SANITIZE"):
@@ -34,6 +35,13 @@ def _extensions() -> list[Extension]:
                "-fno-sanitize-recover=undefined"]
         cflags += san
         ldflags += san
+    if _flag("DISTCACHE_FUZZ"):
+        # Needs CC=clang: libFuzzer's edge counters and comparison hooks. The
+        # runtime is atheris's asan_with_fuzzer.so, preloaded (docs/reliability.md).
+        fuzz = ["-fsanitize=fuzzer-no-link,address,undefined", "-fno-omit-frame-pointer",
+                "-fno-sanitize-recover=undefined"]
+        cflags += fuzz
+        ldflags += fuzz
     ext = Extension(
         "distcache._core",
         sources=["distcache/_core.pyx"],

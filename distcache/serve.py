@@ -70,6 +70,10 @@ def _groups(specs: list[str], parse_size: Any) -> list[tuple[str, int]]:
 def _loader(spec: str, delay_ms: float = 0.0) -> Any:
     from .sqlite_getter import SQLiteGetter
 
+    # nan or inf would start a node whose every load fails (time.sleep refuses them).
+    if not 0.0 <= delay_ms < float("inf"):
+        raise StartupError(
+            f"--loader-delay-ms takes a number of milliseconds >= 0, not {delay_ms!r}")
     kind, _, rest = spec.partition(":")
     path, sep, table = rest.rpartition(":")
     if kind != "sqlite" or not sep or not path or not table:
@@ -93,6 +97,9 @@ def _pool(args: argparse.Namespace) -> Any:
     from .grpcpool import GRPCPool, TLSConfig
 
     token = args.token
+    if token is not None and not token.strip():
+        # "" would silently turn authentication off (`--token "$UNSET_VARIABLE"`).
+        raise StartupError("--token is empty")
     if args.token_file is not None:
         token = (_read(args.token_file, "--token-file") or b"").decode().strip()
         if not token:
@@ -102,9 +109,17 @@ def _pool(args: argparse.Namespace) -> Any:
         if not (args.tls_cert and args.tls_key):
             raise StartupError("--tls-cert and --tls-key go together")
         ca = _read(args.tls_client_ca, "--tls-client-ca")
-        tls = TLSConfig(_read(args.tls_cert, "--tls-cert") or b"",
-                        _read(args.tls_key, "--tls-key") or b"",
-                        ca=ca, require_client_cert=ca is not None)
+        cert = _read(args.tls_cert, "--tls-cert") or b""
+        key = _read(args.tls_key, "--tls-key") or b""
+        # Checked here: gRPC would log its own lines and then fail to bind.
+        for flag, path, data, marker in (
+                ("--tls-cert", args.tls_cert, cert, b"-----BEGIN CERTIFICATE-----"),
+                ("--tls-key", args.tls_key, key, b"PRIVATE KEY-----"),
+                ("--tls-client-ca", args.tls_client_ca, ca, b"-----BEGIN CERTIFICATE-----")):
+            if data is not None and marker not in data:
+                what = "private key" if flag == "--tls-key" else "certificate"
+                raise StartupError(f"{flag} {path} holds no PEM {what}")
+        tls = TLSConfig(cert, key, ca=ca, require_client_cert=ca is not None)
     elif args.tls_client_ca:
         raise StartupError("--tls-client-ca needs --tls-cert and --tls-key")
     peers = [p.strip() for p in (args.peers or args.addr).split(",") if p.strip()]
@@ -152,7 +167,7 @@ def _check_free(addr: str) -> None:
             # (a node restarted after a crash) is free; one with a listener is not.
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, number))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: bind() of a port over 65535
         raise StartupError(f"--addr takes HOST:PORT, not {addr!r}") from None
     except OSError as exc:
         raise StartupError(f"cannot listen on {addr}: {exc.strerror or exc}") from None

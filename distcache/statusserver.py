@@ -73,6 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
     # An idle keep-alive connection is closed after this many seconds.
     timeout = 30
 
+    # The version of an answer to a request line that names none or an
+    # unparseable one: the standard library's "HTTP/0.9" sends such an error
+    # (400, 505) as a bare HTML body without a status line.
+    default_request_version = "HTTP/1.1"
+
     def handle_one_request(self) -> None:
         # After stop(), a browser's kept-alive connection must not go on being
         # answered by its handler thread: it is closed before the next request.

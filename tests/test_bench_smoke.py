@@ -329,3 +329,47 @@ def test_monitoring_bench_measures_both_figures() -> None:
     scrape = monitoring.scrape_time(scrapes=2)
     assert set(scrape) == {"/metrics", "/stats"}
     assert all(s["scrapes"] == 2 and s["median_ms"] > 0 for s in scrape.values())
+
+
+def test_asyncio_bench_measures_every_figure() -> None:
+    # make bench-async on its smallest sizes: every figure is there and comes
+    # from calls that worked (the remote gets all reached the owner); never a speed.
+    from asv_bench import asyncio_bench
+
+    result = asyncio_bench.run(asyncio_bench.SMOKE)
+    hit = result["hit"]
+    assert hit["get_ns"] > 0 and hit["aget_ns"] > 0 and hit["ratio"] > 0
+    for form in ("group", "client"):
+        r = result["remote"][form]
+        assert r["aget_per_s"] > 0 and r["get_per_s"] > 0 and r["throughput_ratio"] > 0
+        assert r["lag_samples"] > 0 and 0 <= r["lag_p50_ms"] <= r["lag_p99_ms"] <= r["lag_max_ms"]
+        assert r["idle_lag_p99_ms"] >= 0
+    counts = result["remote"]["group"]["counts"]
+    assert counts["gets"] > 0 and counts["remote_hits"] == counts["gets"]
+    assert counts["peer_errors"] == counts["degraded_loads"] == counts["local_hits"] == 0
+    assert [t["met"] in (True, False) for t in result["targets"]] == [True] * 5
+    text = asyncio_bench.render(result)
+    assert "Group.aget / Group.get, a local hit" in text and "AsyncClient form" in text
+
+
+def test_decorator_bench_measures_every_contender() -> None:
+    from asv_bench import decorator
+
+    result = decorator.run(rounds=2, passes=2)
+    rows = {r["contender"]: r for r in result["rows"]}
+    assert list(rows) == list(decorator.CONTENDERS)
+    assert rows[decorator.SUBJECT]["ratio"] == 1.0  # each round's ratio to itself
+    assert decorator.SUBJECT in result["samples"]  # distcache itself is never missing
+    for label, row in rows.items():
+        # A missing library (no bench extra) is a row without figures, never a guess.
+        assert (row["ns_per_hit"] is None) == (label not in result["samples"]), label
+        if row["ns_per_hit"] is not None:
+            samples = result["samples"][label]
+            assert len(samples) == 2 and min(samples) > 0
+            assert row["ns_per_hit"] == pytest.approx(sum(samples) / 2)  # median of two
+    assert set(result["steps"]) == {"key", "group.get", "loads", "key by bind()", "json.loads"}
+    assert all(ns > 0 for ns in result["steps"].values())
+    for t in result["targets"]:
+        other = rows[next(o for name, o, _ in decorator.TARGETS if name == t["target"])]
+        assert t["measured"] == other["ratio"] and t["bound"] == 2.0
+        assert t["met"] is (None if other["ratio"] is None else other["ratio"] <= 2.0)
