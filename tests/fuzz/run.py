@@ -62,7 +62,8 @@ def link_package(build: Path) -> bool:
         if old.is_symlink():
             old.unlink()
     for src in (ROOT / "distcache").iterdir():
-        if src.name.startswith("_core") and src.suffix in (".so", ".c") or src.name == "__pycache__":
+        compiled = src.name.startswith("_core") and src.suffix in (".so", ".c")
+        if compiled or src.name == "__pycache__":
             continue
         (pkg / src.name).symlink_to(src)
     return True
