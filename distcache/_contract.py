@@ -3,8 +3,10 @@
 Argument validation of the constructors, sizing formulas and the errors for
 what neither implementation offers (copying, iterating, an instance whose
 ``__init__`` never ran). ``distcache._core`` and ``distcache._pycore`` import
-this module, as msgpack's two implementations share ``ext.py``; the hot paths
-(get, set) do not call into it. docs/internals.md states the same rules.
+this module, as msgpack's two implementations share ``ext.py``; the C hot
+paths (get, set) do not call into it, while the twin's read keys and values
+through its bytes views, which a group also uses to check a write before it
+counts one. docs/internals.md states the same rules.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ MAX_TABLE_BYTES = 2**44
 Above it a size computation could wrap in 64 bits (2**62 counters of 4
 bytes is 2**64 bytes); below it an allocation that fails is a MemoryError.
 """
+
+MAX_KEY_LEN = 65535
+"""Longest key, in bytes, that a cache accepts (the C core's DC_MAX_KEY_LEN)."""
+
+MAX_VALUE_LEN = 2**32 - 1
+"""Longest value, in bytes: the C core keeps a value's length in a uint32_t."""
 
 ADMISSIONS = (None, "tinylfu")
 """The accepted values of LRUCache's admission argument."""
@@ -178,3 +186,60 @@ def unhashable_key(key: object) -> NoReturn:
         f"get_many keys must be hashable, not {type(key).__name__}: "
         f"its result is a dict keyed by the keys as given; pass bytes(key)"
     )
+
+
+# --- bytes views: the twin's, and the group's checks before it counts a call ---
+
+
+def as_bytes(obj: Any, what: str) -> bytes:
+    """Bytes of a str (UTF-8) or C-contiguous bytes-like object, else TypeError."""
+    if type(obj) is bytes:
+        return obj
+    if isinstance(obj, str):
+        return obj.encode("utf-8")
+    return buffer_bytes(obj, f"{what} must be str or bytes-like")
+
+
+def buffer_view(obj: Any, message: str) -> memoryview:
+    """A flat byte view of a C-contiguous bytes-like object, TypeError otherwise."""
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        raise TypeError(f"{message}, not {type(obj).__name__}") from None
+    if not view.c_contiguous:
+        view.release()
+        raise TypeError(f"{message} (C-contiguous), not a non-contiguous {type(obj).__name__}")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def buffer_bytes(obj: Any, message: str) -> bytes:
+    """Copy of a bytes-like object's buffer, TypeError(message + type) otherwise."""
+    with buffer_view(obj, message) as view:
+        return view.tobytes()
+
+
+def key_bytes(key: Any) -> bytes:
+    """Bytes of a cache key, checked against MAX_KEY_LEN."""
+    data = as_bytes(key, "key")
+    if len(data) > MAX_KEY_LEN:
+        raise ValueError(f"key is {len(data)} bytes; the limit is {MAX_KEY_LEN}")
+    return data
+
+
+def value_view(value: Any) -> bytes | memoryview:
+    """A validated cache value, not yet copied: bytes as given, or a byte view."""
+    if type(value) is bytes:
+        data: bytes | memoryview = value
+    elif isinstance(value, str):
+        raise TypeError("value must be bytes-like, not " + type(value).__name__)
+    else:
+        data = buffer_view(value, "value must be bytes-like")
+    if len(data) > MAX_VALUE_LEN:
+        raise ValueError(f"value is {len(data)} bytes; the limit is {MAX_VALUE_LEN}")
+    return data
+
+
+def value_bytes(value: Any) -> bytes:
+    """Immutable copy of a cache value."""
+    data = value_view(value)
+    return data if type(data) is bytes else data.tobytes()

@@ -12,7 +12,7 @@ from distcache import _contract
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_CheckBuffer, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.unicode cimport PyUnicode_Check
+from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint32_t, uint64_t, UINT32_MAX
 from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
@@ -1002,7 +1002,8 @@ cdef class HitPath(_CoreObject):
     """A cache's hit path for a composer: the lookup, hit counting and sampling in C.
 
     get(key) answers a hit from the cache; a miss returns miss(key, True)
-    (get_local: miss(key, False)). It knows nothing of groups: a group hands
+    (get_local: miss(key, False)). A bytes-like key must be UTF-8, else
+    UnicodeDecodeError before any lookup. It knows nothing of groups: a group hands
     it its main cache and its miss path (docs/internals.md). The cache is
     any object with get(key) -> value or None; a C LRUCache is read without
     a Python call.
@@ -1098,6 +1099,10 @@ cdef class HitPath(_CoreObject):
         if fast is not None:
             _key_view(key, &k)
             try:
+                if not PyUnicode_Check(key):
+                    # A bytes key must be UTF-8 (the miss path is given text):
+                    # refused before the lookup, so that nothing is counted.
+                    PyUnicode_DecodeUTF8(<const char *>k.ptr, k.len, NULL)
                 if self._window > 0.0:
                     v = fast._lookup(key, &k, None, self._window, &stale)
                 else:
@@ -1109,12 +1114,19 @@ cdef class HitPath(_CoreObject):
                         return v
             finally:
                 _release(&k)
-        elif self._window > 0.0:
-            aged = self._cache._get_aged(key, self._window)
-            v = None if aged is None else aged[0]
-            stale = aged is not None and aged[1]
         else:
-            v = self._cache.get(key)
+            if not PyUnicode_Check(key):  # as above, for any other cache
+                _key_view(key, &k)
+                try:
+                    PyUnicode_DecodeUTF8(<const char *>k.ptr, k.len, NULL)
+                finally:
+                    _release(&k)
+            if self._window > 0.0:
+                aged = self._cache._get_aged(key, self._window)
+                v = None if aged is None else aged[0]
+                stale = aged is not None and aged[1]
+            else:
+                v = self._cache.get(key)
         if v is None and self._hot_obj is not None and self._hot_c is None:
             v = self._hot_obj.get(key)
             if v is not None:

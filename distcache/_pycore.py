@@ -35,13 +35,12 @@ IMPLEMENTATION = "python"
 ENTRY_OVERHEAD = 64
 """Bytes charged per cache entry on top of its key and value."""
 
-MAX_KEY_LEN = 65535
+MAX_KEY_LEN = _contract.MAX_KEY_LEN
 """Longest key, in bytes, that a cache accepts."""
 
 _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _HALF32 = 0x80000000
-_MAX_VALUE_LEN = _MASK32
 _COUNTER_MAX = _MASK32
 _NO_EXPIRY = math.inf
 
@@ -54,61 +53,14 @@ _monotonic = time.monotonic
 _perf_ns = time.perf_counter_ns
 
 
-# --- bytes views -------------------------------------------------------------
+# --- bytes views (the rules live in _contract, shared with the group) -----------
 
-
-def _as_bytes(obj: Any, what: str) -> bytes:
-    """Bytes of a str (UTF-8) or C-contiguous bytes-like object, else TypeError."""
-    if type(obj) is bytes:
-        return obj
-    if isinstance(obj, str):
-        return obj.encode("utf-8")
-    return _buffer_bytes(obj, f"{what} must be str or bytes-like")
-
-
-def _buffer_view(obj: Any, message: str) -> memoryview:
-    """A flat byte view of a C-contiguous bytes-like object, TypeError otherwise."""
-    try:
-        view = memoryview(obj)
-    except TypeError:
-        raise TypeError(f"{message}, not {type(obj).__name__}") from None
-    if not view.c_contiguous:
-        view.release()
-        raise TypeError(f"{message} (C-contiguous), not a non-contiguous {type(obj).__name__}")
-    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
-
-
-def _buffer_bytes(obj: Any, message: str) -> bytes:
-    """Copy of a bytes-like object's buffer, TypeError(message + type) otherwise."""
-    with _buffer_view(obj, message) as view:
-        return view.tobytes()
-
-
-def _key_bytes(key: Any) -> bytes:
-    """Bytes of a cache key, checked against MAX_KEY_LEN."""
-    data = _as_bytes(key, "key")
-    if len(data) > MAX_KEY_LEN:
-        raise ValueError(f"key is {len(data)} bytes; the limit is {MAX_KEY_LEN}")
-    return data
-
-
-def _value_view(value: Any) -> bytes | memoryview:
-    """A validated cache value, not yet copied: bytes as given, or a byte view."""
-    if type(value) is bytes:
-        data: bytes | memoryview = value
-    elif isinstance(value, str):
-        raise TypeError("value must be bytes-like, not " + type(value).__name__)
-    else:
-        data = _buffer_view(value, "value must be bytes-like")
-    if len(data) > _MAX_VALUE_LEN:
-        raise ValueError(f"value is {len(data)} bytes; the limit is {_MAX_VALUE_LEN}")
-    return data
-
-
-def _value_bytes(value: Any) -> bytes:
-    """Immutable copy of a cache value."""
-    data = _value_view(value)
-    return data if type(data) is bytes else data.tobytes()
+_as_bytes = _contract.as_bytes
+_buffer_view = _contract.buffer_view
+_buffer_bytes = _contract.buffer_bytes
+_key_bytes = _contract.key_bytes
+_value_view = _contract.value_view
+_value_bytes = _contract.value_bytes
 
 
 def _initialised(obj: object, slot: str) -> bool:
@@ -976,7 +928,8 @@ class HitPath(_CoreObject):
     """A cache's hit path for a composer: the lookup, hit counting and sampling.
 
     get(key) answers a hit from the cache; a miss returns miss(key, True)
-    (get_local: miss(key, False)). It knows nothing of groups. The cache is
+    (get_local: miss(key, False)). A bytes-like key must be UTF-8, else
+    UnicodeDecodeError before any lookup. It knows nothing of groups. The cache is
     any object with get(key) -> value or None.
     """
 
@@ -1017,6 +970,10 @@ class HitPath(_CoreObject):
         # mode: 1 get (a miss goes to miss(key, True)), 0 get_local (miss(key,
         # False)), 2 _peek (a miss returns None).
         cache = self._cache
+        if type(key) is not str:
+            # A bytes key must be UTF-8 (the miss path is given text): refused
+            # before the lookup, so that nothing is counted.
+            _key_bytes(key).decode("utf-8")
         n = self._calls
         self._calls = n + 1
         start = _perf_ns() if n % _HIT_SAMPLE == 0 else 0

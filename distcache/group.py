@@ -32,7 +32,7 @@ from typing import Any
 
 from . import _impl as _default_core  # the core distcache/__init__.py picked
 from . import offload
-from ._contract import check_max_bytes
+from ._contract import check_max_bytes, check_ttl, key_bytes, value_view
 from .functiontable import FunctionTable
 from .groupstats import GroupCounters
 from .hotkeys import HotKeys
@@ -160,11 +160,17 @@ def _key_str(key: object) -> str:
         return key
     if isinstance(key, str):
         return str(key)
-    try:
-        data = memoryview(key)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"key must be str or bytes-like, not {type(key).__name__}") from None
-    return data.tobytes().decode("utf-8")
+    # The core's rules (type, C-contiguous, MAX_KEY_LEN), then UTF-8.
+    return key_bytes(key).decode("utf-8")
+
+
+def _check_write(key: str, value: Any, ttl: Any) -> None:
+    """Raises what the core would for a bad key, value or ttl, before a set is
+    counted or sent anywhere (a non-replica stores nothing, so its core never sees them)."""
+    key_bytes(key)
+    value_view(value)
+    if ttl is not None:
+        check_ttl(ttl, "ttl")
 
 
 def _str_keys(keys: list[Any]) -> list[str]:
@@ -263,7 +269,8 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         # The @cached functions' table when the group has no getter of its own.
         self._functions = functions
         self._getter_async = functions is None and _is_async(getter)
-        self._default_ttl = default_ttl
+        # Checked here, before stale_ttl is added to it for the main cache.
+        self._default_ttl = None if default_ttl is None else check_ttl(default_ttl, "default_ttl")
         # An entry lives ttl + stale_ttl in the main cache; its last stale_ttl
         # seconds are stale (answered, and refreshed once in the background).
         self._stale_ttl = float(stale_ttl)
@@ -789,6 +796,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         self, key: str, value: Any, ttl: float | None, forwarded: bool
     ) -> Placement | None:
         """set's work on this node; the key's placement (None without peers)."""
+        _check_write(key, value, ttl)
         self._counts.add("sets")
         placement = self._placement(key)
         with self._fence.write(key):
@@ -832,6 +840,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         return found
 
     def _delete_here(self, key: str) -> bool:
+        key_bytes(key)  # a key the core refuses is not counted
         self._counts.add("deletes")
         with self._fence.write(key):
             found: bool = self._main.delete(key)
