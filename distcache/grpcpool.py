@@ -531,9 +531,9 @@ class _Service:
             value = group.get_local(request.key) if request.forwarded else group.get(request.key)
         except NotFound:
             return pb.GetResponse(found=False)
-        except (TypeError, ValueError) as exc:
-            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:  # the getter's error: the client is told, the node lives
+            # Even a TypeError or ValueError: the request was checked above, so
+            # it is the getter's (or its source's), not the client's.
             _getter_failed(context, exc)
         return pb.GetResponse(data=value, found=True)
 
@@ -544,9 +544,7 @@ class _Service:
             _check_key(key, context)
         try:
             values = group.get_many(request.keys, forwarded=request.forwarded)
-        except (TypeError, ValueError) as exc:
-            _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except Exception as exc:
+        except Exception as exc:  # the keys were checked: as in Get, the getter's
             _getter_failed(context, exc)
         return pb.GetManyResponse(entries=[pb.Entry(key=k, data=v) for k, v in values.items()])
 

@@ -77,7 +77,16 @@ class SQLiteGetter:
         if row is None:
             raise NotFound(key)
         value = row[0]
-        return value.encode() if isinstance(value, str) else bytes(value)
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, str):
+            return value.encode()
+        # SQLite keeps whatever a column is given. A number is served as the
+        # text sqlite3 prints for it (bytes(5) would be five zero bytes); a
+        # NULL is no value at all, and an error rather than an empty one.
+        if isinstance(value, (int, float)):
+            return repr(value).encode()
+        raise ValueError(f"{self.table}.value is NULL for key {key!r}")
 
     def __repr__(self) -> str:
         return f"SQLiteGetter({str(self.path)!r}, {self.table!r}, delay={self.delay})"

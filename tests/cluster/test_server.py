@@ -17,6 +17,10 @@ from .nodes import free_port
 def getter(key: str) -> bytes:
     if key == "boom":
         raise RuntimeError("the database is on fire")
+    if key == "unparsable":  # the getter's own ValueError: no fault of the client's
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+    if key == "returns-str":  # the group refuses it with a TypeError
+        return "text"  # type: ignore[return-value]
     if key == "absent":
         raise NotFound(key)
     return b"v:" + key.encode()
@@ -63,6 +67,28 @@ def test_a_getter_error_is_unavailable_with_its_text(node) -> None:
     channel.close()
     with connect(addr, timeout=2.0) as c:  # the node lives on
         assert c.get("things", "y") == b"v:y"
+
+
+@pytest.mark.parametrize(("key", "text"), [
+    ("unparsable", "ValueError: invalid literal for int() with base 10: 'x'"),
+    ("returns-str", "TypeError: getter getter returned str, not a (C-contiguous) bytes-like object"),
+])
+def test_a_getter_value_or_type_error_is_unavailable_not_invalid_argument(
+    node, key: str, text: str
+) -> None:
+    """The request is valid: a TypeError or ValueError from behind it is the getter's."""
+    _, channel = node
+    for method, request in [("Get", pb.GetRequest(group="things", key=key)),
+                            ("GetMany", pb.GetManyRequest(group="things", keys=["y", key]))]:
+        with pytest.raises(grpc.RpcError) as info:
+            raw_call(channel, method, request.SerializeToString())
+        err = info.value
+        assert err.code() == grpc.StatusCode.UNAVAILABLE, method
+        assert err.details() == text, method
+        assert dict(err.trailing_metadata())["err"] == text, method
+    reply = pb.GetResponse.FromString(raw_call(channel, "Get", pb.GetRequest(
+        group="things", key="y").SerializeToString()))
+    assert reply.data == b"v:y"
 
 
 @pytest.mark.parametrize("method", ["Get", "Set", "Delete", "GetMany"])

@@ -165,3 +165,25 @@ def test_sqlite_getter_bad_inputs(tmp_path: Path, db: Path) -> None:
         SQLiteGetter(db, "orders")
     with pytest.raises(ValueError, match="delay"):
         SQLiteGetter(db, "users", delay=-1)
+
+
+def test_sqlite_getter_serves_any_column_type_as_its_text(tmp_path: Path) -> None:
+    """SQLite keeps what a column is given: numbers come back as sqlite3 prints them,
+    text as UTF-8, and a NULL is an error naming the key, not an empty value."""
+    path = tmp_path / "mixed.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE items (key TEXT PRIMARY KEY, value)")
+        conn.executemany("INSERT INTO items VALUES (?, ?)",
+                         [("int", 5), ("real", 1.5), ("text", "grüße"), ("blob", b"\x00\xff"),
+                          ("null", None)])
+    conn.close()
+    getter = SQLiteGetter(path, "items")
+    try:
+        assert getter("int") == b"5"  # not bytes(5), five zero bytes
+        assert getter("real") == b"1.5"
+        assert getter("text") == "grüße".encode()
+        assert getter("blob") == b"\x00\xff"
+        with pytest.raises(ValueError, match=r"^items.value is NULL for key 'null'$"):
+            getter("null")
+    finally:
+        getter.close()
