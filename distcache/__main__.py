@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 __all__ = ["build_parser", "main", "parse_size"]
 
-_SIZE = re.compile(r"(\d+)\s*(B|KB|KIB|K|MB|MIB|M|GB|GIB|G|TB|TIB|T)?", re.IGNORECASE)
+# ASCII digits only, at most 20 (10**20 B is past any budget, which new_group
+# then names): int() of a 5,000-digit string is a ValueError of its own.
+_SIZE = re.compile(r"([0-9]{1,20})\s*(B|KB|KIB|K|MB|MIB|M|GB|GIB|G|TB|TIB|T)?", re.IGNORECASE)
 _UNITS = {
     "B": 1,
     "K": 1 << 10,
@@ -44,7 +46,7 @@ def parse_size(text: str) -> int:
 
 def _positive_int(text: str) -> int:
     try:
-        value = int(text)
+        value = int(text) if text.isascii() else 0
     except ValueError:
         value = 0
     if value < 1:

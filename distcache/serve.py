@@ -132,15 +132,33 @@ def _pool(args: argparse.Namespace) -> Any:
     return pool
 
 
+def _one_line(text: str) -> str:
+    """text with its unprintable characters escaped: a path given with a newline in
+    it still makes one line on stderr."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _port(text: str) -> int | None:
+    """A port number from ASCII digits in [0, 65535], else None (int() would take
+    "٣٠٠٠" as 3000 and fail on "²", which isdigit() calls a digit)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 5):
+        return None
+    number = int(text)
+    return number if number <= 65535 else None
+
+
 def _dns(args: argparse.Namespace, pool: Any) -> Any:
     if args.peers_dns is None:
         return None
     from .membership import DNSMembership
 
-    name, sep, port = args.peers_dns.rpartition(":")
-    if not sep or not name or not port.isdigit():
+    name, sep, text = args.peers_dns.rpartition(":")
+    port = _port(text)
+    if not sep or not name or not port:
         raise StartupError(f"--peers-dns takes NAME:PORT, not {args.peers_dns!r}")
-    return DNSMembership(pool, name, int(port))
+    return DNSMembership(pool, name, port)
 
 
 def _metrics(addr: str | None) -> Any:
@@ -157,17 +175,19 @@ def _metrics(addr: str | None) -> Any:
 def _check_free(addr: str) -> None:
     """Fails as a StartupError when addr cannot be listened on; gRPC would also say
     so, but in a log line of its own before ours."""
-    host, _, port = addr.rpartition(":")
+    host, _, text = addr.rpartition(":")
     host = host.strip("[]")
+    number = _port(text)
+    if number is None:
+        raise StartupError(f"--addr takes HOST:PORT, not {addr!r}")
     try:
-        number = int(port)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
             # As gRPC binds: a port whose old connections linger in TIME_WAIT
             # (a node restarted after a crash) is free; one with a listener is not.
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, number))
-    except (ValueError, OverflowError):  # OverflowError: bind() of a port over 65535
+    except ValueError:  # a host bind() cannot take (a NUL in it)
         raise StartupError(f"--addr takes HOST:PORT, not {addr!r}") from None
     except OSError as exc:
         raise StartupError(f"cannot listen on {addr}: {exc.strerror or exc}") from None
@@ -200,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         if dns is not None:
             dns.start()
     except StartupError as exc:
-        print(f"distcache serve: {exc}", file=sys.stderr)
+        print(f"distcache serve: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     stopping = threading.Event()
 

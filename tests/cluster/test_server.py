@@ -71,7 +71,8 @@ def test_a_getter_error_is_unavailable_with_its_text(node) -> None:
 
 @pytest.mark.parametrize(("key", "text"), [
     ("unparsable", "ValueError: invalid literal for int() with base 10: 'x'"),
-    ("returns-str", "TypeError: getter getter returned str, not a (C-contiguous) bytes-like object"),
+    ("returns-str",
+     "TypeError: getter getter returned str, not a (C-contiguous) bytes-like object"),
 ])
 def test_a_getter_value_or_type_error_is_unavailable_not_invalid_argument(
     node, key: str, text: str
