@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import distcache_pb2 as pb
 from ._contract import refuse_copy
+from .getbatch import GetBatcher
 from .group import Group, get_group
 from .hashring import HashRing
 from .peers import NotFound, Placement
@@ -82,6 +83,9 @@ class _Methods:
     get_many: Any
     set: Any
     delete: Any
+    # A grpc.aio channel's GetBatchers, by (group, forwarded): made on the first
+    # aget, used on that channel's loop only (getbatch.py).
+    batchers: dict[tuple[str, bool], GetBatcher] = field(default_factory=dict)
 
     @classmethod
     def of(cls, channel: Any) -> _Methods:
@@ -138,13 +142,30 @@ def _close_aio(loop: asyncio.AbstractEventLoop, channel: aio.Channel) -> None:
     # else an idle loop while another runs in this thread: dropped, destroyed with it
 
 
+class _Refetch(Exception):
+    """A batch of gets refused for one key's sake: its keys are asked one by one."""
+
+
+# A batch's failures that may be some keys' fault, not the peer's: answers over
+# the message limit, and a deadline passed while the owner loaded cold keys one
+# after another (asked one by one, a frozen peer then costs two deadlines).
+_REFETCHED = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def _getter_error(exc: grpc.RpcError) -> bool:
+    """Whether a failed call is a getter's error, passed on by a peer that answered
+    (_getter_failed sets the "err" trailer), not the peer failing."""
+    return any(k == "err" for k, _ in exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+
+
 class _Peer:
     """Another node, reached over one gRPC channel; marked down with back-off on failure."""
 
     def __init__(self, addr: str, channel: grpc.Channel, timeout: float,
                  metadata: tuple[tuple[str, str], ...], *, mark_down: bool = True,
-                 tls: TLSConfig | None = None) -> None:
+                 tls: TLSConfig | None = None, batch_gets: bool = True) -> None:
         self.addr = addr
+        self._batch_gets = batch_gets
         self._mark_down = mark_down
         self._channel = channel
         self._timeout = timeout
@@ -192,8 +213,12 @@ class _Peer:
         self._answered()
         return response
 
-    async def _acall(self, method: str, request: Any) -> Any:
-        """_call on the running event loop, through that loop's grpc.aio channel."""
+    async def _acall(self, method: str, request: Any, *, batch: bool = False) -> Any:
+        """_call on the running event loop, through that loop's grpc.aio channel.
+
+        batch: a batch of gets, which raises _Refetch, leaving the peer up,
+        when one key's getter failed or the failure is in _REFETCHED.
+        """
         if not self.up and method not in ("set", "delete"):
             raise PeerDown(f"{self.addr} is marked down: {self.last_error}")
         loop = asyncio.get_running_loop()
@@ -202,6 +227,8 @@ class _Peer:
             response = await getattr(methods, method)(request, timeout=self._timeout,
                                                       metadata=self._metadata)
         except grpc.RpcError as exc:  # grpc.aio.AioRpcError
+            if batch and (exc.code() in _REFETCHED or _getter_error(exc)):
+                raise _Refetch(exc.details()) from None
             raise self._refusal(exc) from None
         except asyncio.CancelledError:
             # Closing a grpc.aio channel cancels its calls, and their callers
@@ -230,7 +257,7 @@ class _Peer:
             return LookupError(details)
         # Its getter failed (_getter_failed sets "err"): the peer answered and is
         # not marked down, or every key it holds would be skipped for the back-off.
-        if any(k == "err" for k, _ in exc.trailing_metadata() or ()):  # type: ignore[attr-defined]
+        if _getter_error(exc):
             return ConnectionError(f"{self.addr}: {code.name}: {details}")
         self._failed(f"{code.name}: {details}")
         return ConnectionError(f"{self.addr}: {code.name}: {details}")
@@ -307,11 +334,30 @@ class _Peer:
     # The same four calls as coroutines on the running event loop (never blocking it).
 
     async def aget(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
-        """get, awaited."""
+        """get, awaited. The gets a loop makes of one group in one turn go as one
+        GetMany (getbatch.py) unless the peer was made with batch_gets=False."""
+        if not self._batch_gets:
+            return await self._aget_one(group, key, forwarded)
+        methods = self._aio_methods(asyncio.get_running_loop())
+        batcher = methods.batchers.get((group, forwarded))
+        if batcher is None:
+            batcher = methods.batchers[(group, forwarded)] = GetBatcher(
+                lambda k: self._aget_one(group, k, forwarded),
+                lambda ks: self._aget_batch(group, ks, forwarded),
+                lambda exc: isinstance(exc, _Refetch))
+        return await batcher.get(key)
+
+    async def _aget_one(self, group: str, key: str, forwarded: bool) -> bytes:
         r = await self._acall("get", pb.GetRequest(group=group, key=key, forwarded=forwarded))
         if not r.found:
             raise NotFound(key)
         return r.data  # type: ignore[no-any-return]
+
+    async def _aget_batch(self, group: str, keys: list[str], forwarded: bool
+                          ) -> dict[str, bytes]:
+        r = await self._acall("get_many", pb.GetManyRequest(group=group, keys=keys,
+                                                            forwarded=forwarded), batch=True)
+        return {e.key: e.data for e in r.entries}
 
     async def aget_many(self, group: str, keys: Iterable[str], *, forwarded: bool = True
                         ) -> dict[str, bytes]:
@@ -384,9 +430,10 @@ class Client(_Peer):
     """
 
     def __init__(self, addr: str, *, timeout: float = 1.0, token: str | None = None,
-                 tls: TLSConfig | None = None) -> None:
+                 tls: TLSConfig | None = None, batch_gets: bool = True) -> None:
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        super().__init__(addr, _channel(addr, tls), timeout, metadata, mark_down=False, tls=tls)
+        super().__init__(addr, _channel(addr, tls), timeout, metadata, mark_down=False, tls=tls,
+                         batch_gets=batch_gets)
 
     def get(self, group: str, key: str, *, forwarded: bool = False) -> bytes:
         """The value of key in group; raises NotFound when the source lacks it."""
@@ -619,7 +666,7 @@ class GRPCPool:
 
     def __init__(self, self_addr: str, *, replicas: int = 2, timeout: float = 0.5,
                  token: str | None = None, tls: TLSConfig | None = None,
-                 vnodes: int = 160, workers: int = 32) -> None:
+                 vnodes: int = 160, workers: int = 32, batch_gets: bool = True) -> None:
         if not isinstance(self_addr, str) or ":" not in self_addr:
             raise ValueError(f"self_addr must be HOST:PORT, not {self_addr!r}")
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
@@ -634,6 +681,7 @@ class GRPCPool:
         self._tls = tls
         self._workers = workers
         self._vnodes = vnodes
+        self._batch_gets = batch_gets  # the peers' aget (getbatch.py)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         # Guards _ring, _peers and ring_version: set_peers swaps all three.
         self._lock = threading.Lock()
@@ -679,7 +727,7 @@ class GRPCPool:
 
     def _connect(self, addr: str) -> _Peer:
         return _Peer(addr, _channel(addr, self._tls), self.timeout, self._metadata,
-                     tls=self._tls)
+                     tls=self._tls, batch_gets=self._batch_gets)
 
     def placement(self, key: str) -> Placement:
         """The key's replicas in ring order; None is this node."""

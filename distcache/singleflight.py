@@ -40,7 +40,9 @@ class _Call(Generic[T]):
     __slots__ = ("done", "error", "leader", "loop", "task", "value", "waiters")
 
     def __init__(self, leader: int, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.done = threading.Event()  # set when value or error is final
+        # Set when value or error is final; made (under the SingleFlight's lock)
+        # only when a thread waits: most calls have task waiters or none.
+        self.done: threading.Event | None = None
         self.leader = leader  # thread id of the caller that started it
         self.loop = loop  # the event loop running it, None for a thread's call
         self.task: asyncio.Task[None] | None = None  # an async call's own task
@@ -91,8 +93,11 @@ class SingleFlight(Generic[T]):
             else:
                 self.deduplicated += 1
                 leader = False
+                if call.done is None:
+                    call.done = threading.Event()
+                done = call.done
         if not leader:
-            call.done.wait()
+            done.wait()
             return self._outcome(call), True
         try:
             value = fn()
@@ -150,8 +155,17 @@ class SingleFlight(Generic[T]):
         with self._lock:
             del self._calls[key]
             waiters, call.waiters = call.waiters, []
-        call.done.set()
+            done = call.done
+        if done is not None:
+            done.set()
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         for loop, future in waiters:
+            if loop is here:  # this thread's own loop: no wake-up through its self-pipe
+                _wake(future)
+                continue
             try:
                 loop.call_soon_threadsafe(_wake, future)
             except RuntimeError:  # that loop is closed: nobody is waiting there

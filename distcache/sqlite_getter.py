@@ -40,9 +40,10 @@ class SQLiteGetter:
             raise FileNotFoundError(f"SQLite database not found: {self.path}")
         self._sql = f"SELECT value FROM {self.table} WHERE key = ?"
         self._local = threading.local()  # one connection per thread
-        # Guards _connections (every thread's connection, for close()).
+        # Guards _connections (every thread's connection, by its thread, for
+        # close() and for closing those of threads that have ended).
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         try:
             self._connection().execute(self._sql, ("",)).fetchone()
         except sqlite3.Error as exc:
@@ -59,14 +60,20 @@ class SQLiteGetter:
             )
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                # A thread that ended leaves its connection (and its fd) here:
+                # closed now, or short-lived threads would leak one each.
+                ended = [t for t in self._connections if not t.is_alive()]
+                closing = [self._connections.pop(t) for t in ended]
+                self._connections[threading.current_thread()] = conn
+            for old in closing:
+                old.close()
         return conn
 
     def close(self) -> None:
         """Close every thread's connection (a later call opens a new one)."""
         with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
+            connections, self._connections = self._connections, {}
+        for conn in connections.values():
             conn.close()
         self._local = threading.local()
 

@@ -187,3 +187,22 @@ def test_sqlite_getter_serves_any_column_type_as_its_text(tmp_path: Path) -> Non
             getter("null")
     finally:
         getter.close()
+
+
+def test_sqlite_getter_closes_the_connections_of_threads_that_ended(db: Path) -> None:
+    """One connection per thread: 50 short-lived threads must not leave 50 open fds."""
+    import os
+    import threading
+
+    getter = SQLiteGetter(db, "users")
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(50):
+            t = threading.Thread(target=getter, args=("42",))
+            t.start()
+            t.join()
+        assert len(os.listdir("/proc/self/fd")) <= before + 2
+        assert len(getter._connections) <= 2  # this thread's and the last one's
+        assert getter("42") == b"alice"
+    finally:
+        getter.close()

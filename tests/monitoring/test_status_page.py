@@ -166,7 +166,8 @@ def test_hostile_hot_keys_are_shown_as_text(node: Node, browser: Any) -> None:
     assert len(scripts) == 1 and scripts[0].get_attribute("textContent").lstrip().startswith(
         '"use strict"')
     assert browser.find_elements(By.TAG_NAME, "img") == []
-    shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "td[data-field=key]")]
+    shown = browser.execute_script(  # in one script: the table may be redrawn meanwhile
+        "return [...document.querySelectorAll('td[data-field=key]')].map(e => e.innerText)")
     assert "<script>alert(1)</script>" in shown  # rendered, not only in the DOM
     assert console_problems(browser) == []
 
@@ -281,8 +282,12 @@ def test_peers_health_and_formats_behind_a_path_prefix(stub: _Stub, browser: Any
     assert console_problems(browser) == []
     assert set(stub.paths) == {"/node/a/status?refresh=300", "/node/a/stats"}
     assert field(browser, "health", None, None) == "degraded"
-    reasons = browser.find_elements(By.CSS_SELECTOR, "[data-field=reasons] li")
-    assert [r.text for r in reasons] == ["peer 127.0.0.1:7003 is down"]
+    # Read in one script: the page may redraw the list between a find and a .text
+    # (a stale element, seen once in CI under load).
+    reasons = browser.execute_script(
+        "return [...document.querySelectorAll('[data-field=reasons] li')]"
+        ".map(e => e.textContent)")
+    assert reasons == ["peer 127.0.0.1:7003 is down"]
     texts = {name: field(browser, name, attr=None) for name in (
         "gets", "hit_rate", "window_hit_rate", "qps", "p50", "p95", "p99", "bytes", "max_bytes",
         "bloom_fp_rate")}
