@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .statusserver import port_number
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -140,22 +142,13 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _port(text: str) -> int | None:
-    """A port number from ASCII digits in [0, 65535], else None (int() would take
-    "٣٠٠٠" as 3000 and fail on "²", which isdigit() calls a digit)."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 5):
-        return None
-    number = int(text)
-    return number if number <= 65535 else None
-
-
 def _dns(args: argparse.Namespace, pool: Any) -> Any:
     if args.peers_dns is None:
         return None
     from .membership import DNSMembership
 
     name, sep, text = args.peers_dns.rpartition(":")
-    port = _port(text)
+    port = port_number(text)
     if not sep or not name or not port:
         raise StartupError(f"--peers-dns takes NAME:PORT, not {args.peers_dns!r}")
     return DNSMembership(pool, name, port)
@@ -177,7 +170,7 @@ def _check_free(addr: str) -> None:
     so, but in a log line of its own before ours."""
     host, _, text = addr.rpartition(":")
     host = host.strip("[]")
-    number = _port(text)
+    number = port_number(text)
     if number is None:
         raise StartupError(f"--addr takes HOST:PORT, not {addr!r}")
     try:

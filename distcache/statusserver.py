@@ -42,15 +42,25 @@ class Pages:
         return self._html
 
 
+def port_number(text: str) -> int | None:
+    """A port number from ASCII digits in [0, 65535], else None (int() would take
+    "٣٠٠٠" as 3000 and fail on "²", which isdigit() calls a digit)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 5):
+        return None
+    number = int(text)
+    return number if number <= 65535 else None
+
+
 def parse_addr(addr: str) -> tuple[str, int]:
     """(host, port) of "HOST:PORT", ":PORT" (127.0.0.1) or "[v6]:PORT"; ValueError if not one."""
     if not isinstance(addr, str):
         raise TypeError(f"addr must be a str HOST:PORT, not {type(addr).__name__}")
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    host, sep, text = addr.rpartition(":")
+    port = port_number(text)
+    if not sep or port is None:
         raise ValueError(f"addr must be HOST:PORT with a port in 0-65535, not {addr!r}")
     host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+    return host, port
 
 
 # <, > and & appear in JSON only inside strings: as \u escapes (what Go's

@@ -973,6 +973,10 @@ CLI_ROWS: list[tuple[str, list[str], str]] = [
      "distcache serve: --metrics: addr must be HOST:PORT with a port in 0-65535, not 'localhost'"),
     ("serve-metrics-port-70000", _serve("--metrics", "127.0.0.1:70000"),
      "distcache serve: --metrics: addr must be HOST:PORT with a port in 0-65535, not '127.0.0.1:70000'"),
+    ("serve-metrics-arabic-indic-port", _serve("--metrics", "127.0.0.1:٣٠٠٠"),
+     "distcache serve: --metrics: addr must be HOST:PORT with a port in 0-65535, not '127.0.0.1:٣٠٠٠'"),
+    ("serve-metrics-superscript-port", _serve("--metrics", "127.0.0.1:²"),
+     "distcache serve: --metrics: addr must be HOST:PORT with a port in 0-65535, not '127.0.0.1:²'"),
     # demo
     ("demo-rows-0", ["demo", "--rows", "0"], DEMO_USAGE + "argument --rows: expected an integer >= 1, not '0'"),
     ("demo-threads-text", ["demo", "--threads", "x"], DEMO_USAGE + "argument --threads: expected an integer >= 1, not 'x'"),
