@@ -116,6 +116,14 @@ cdef inline int _key_view(object key, View *v) except -1:
     return 0
 
 
+cdef inline int _text_key(object key, View *k) except -1:
+    """A bytes key (k its view) must be UTF-8, as a hit path's miss path is given
+    text: UnicodeDecodeError before the lookup, so that nothing is counted."""
+    if not PyUnicode_Check(key):
+        PyUnicode_DecodeUTF8(<const char *>k.ptr, k.len, NULL)
+    return 0
+
+
 cdef inline int _value_view(object value, View *v) except -1:
     """Points v at a bytes-like value's bytes."""
     v.has_buf = False
@@ -1099,10 +1107,7 @@ cdef class HitPath(_CoreObject):
         if fast is not None:
             _key_view(key, &k)
             try:
-                if not PyUnicode_Check(key):
-                    # A bytes key must be UTF-8 (the miss path is given text):
-                    # refused before the lookup, so that nothing is counted.
-                    PyUnicode_DecodeUTF8(<const char *>k.ptr, k.len, NULL)
+                _text_key(key, &k)
                 if self._window > 0.0:
                     v = fast._lookup(key, &k, None, self._window, &stale)
                 else:
@@ -1115,10 +1120,10 @@ cdef class HitPath(_CoreObject):
             finally:
                 _release(&k)
         else:
-            if not PyUnicode_Check(key):  # as above, for any other cache
+            if not PyUnicode_Check(key):  # any other cache: the same check
                 _key_view(key, &k)
                 try:
-                    PyUnicode_DecodeUTF8(<const char *>k.ptr, k.len, NULL)
+                    _text_key(key, &k)
                 finally:
                     _release(&k)
             if self._window > 0.0:
