@@ -41,6 +41,7 @@ MAX_KEY_BYTES = 65535
 # a client cannot tell from a crash (3-27% of 10,000 concurrent Gets,
 # tests/test_limits.py); its queue is sized above this bound instead.
 MAX_CONCURRENT_CALLS = 4096
+_MAX_QUEUED_SECONDS = 3600  # how long a call may wait for a worker before gRPC core cancels it
 # A restarted peer is used again within seconds, not after gRPC's default
 # reconnect back-off of up to two minutes (SPEC 3.2).
 _CHANNEL_OPTIONS = [
@@ -778,7 +779,13 @@ class GRPCPool:
         options = [("grpc.so_reuseport", 0),
                    ("grpc.max_send_message_length", MAX_MESSAGE),
                    ("grpc.max_receive_message_length", MAX_MESSAGE),
-                   ("grpc.server.max_pending_requests", 2 * MAX_CONCURRENT_CALLS)]
+                   ("grpc.server.max_pending_requests", 2 * MAX_CONCURRENT_CALLS),
+                   # gRPC core cancels a call that waited this long for a worker
+                   # (30 s by default), and the client gets a bare CANCELLED:
+                   # seen with 10,000 calls on the slower twin. Set past any
+                   # sensible deadline, the caller's deadline ends the wait first,
+                   # as DEADLINE_EXCEEDED (tests/test_limits.py).
+                   ("grpc.server_max_unrequested_time_in_server", _MAX_QUEUED_SECONDS)]
         interceptors = [_TokenCheck(self._token)] if self._token else []
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._workers),
                              options=options, interceptors=interceptors,
