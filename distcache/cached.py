@@ -54,6 +54,11 @@ _KEY_JSON = json.JSONEncoder(
 _MAX_KEY_BYTES = 65535
 _SURELY_SHORT = _MAX_KEY_BYTES // 4
 
+# The keys of one-parameter calls kept per function (make_one_key): at most
+# this many, each of at most this many characters (about 0.3 MB at most).
+_KEPT_KEYS = 1024
+_KEPT_KEY_CHARS = 256
+
 # Bound of the table of key= calls in progress, per function: distinct keys
 # being computed at once in this process.
 MAX_CALLS_IN_PROGRESS = 10_000
@@ -167,6 +172,7 @@ def cached(
     serializer: str | Serializer = "json",
     ttl: float | None = None,
     name: str | None = None,
+    memo: int = 0,
 ) -> _Decorator:
     """Decorator: keep a function's results in group, the function being its getter.
 
@@ -178,7 +184,12 @@ def cached(
     dumps and loads. ttl: seconds a result is kept (None: the group's
     default_ttl). name: the function's name in keys, by default
     ``module.qualname``; needed for a function defined inside another one or
-    a lambda, whose qualname is not one name across processes.
+    a lambda, whose qualname is not one name across processes. memo: keep
+    up to this many decoded results in this process; a hit whose stored
+    bytes are those a kept result was decoded from returns that very object,
+    shared by every caller as cachetools and cachebox do, instead of
+    decoding a new one (0, the default: every call gets its own object; a
+    caller must not mutate a shared one).
     """
     functions = getattr(group, "functions", None)
     if functions is None:
@@ -196,13 +207,17 @@ def cached(
         raise TypeError(f"key must be a callable returning a str, not {type(key).__name__}")
     if name is not None and (not isinstance(name, str) or not name or ":" in name):
         raise ValueError(f"name must be a non-empty str without ':', not {name!r}")
+    if type(memo) is not int:
+        raise TypeError(f"memo must be an int (results kept decoded), not {type(memo).__name__}")
+    if memo < 0:
+        raise ValueError(f"memo must be >= 0 (0 keeps none), not {memo}")
 
     def decorate(func: Callable[..., Any]) -> Any:
         if not callable(func):
             raise TypeError(f"@cached decorates a function, not {type(func).__name__}")
         fname = name if name is not None else _function_name(func)
         is_async = inspect.iscoroutinefunction(func)
-        spec = _Spec(fname, func, group, codec, ttl, key)
+        spec = _Spec(fname, func, group, codec, ttl, key, memo)
         functions.register(fname, spec.loader(is_async), is_async=is_async, ttl=ttl)
         wrapper = spec.async_wrapper() if is_async else spec.wrapper()
         functools.update_wrapper(wrapper, func)
@@ -248,6 +263,7 @@ class _Spec:
         codec: Serializer,
         ttl: float | None,
         key: Callable[..., str] | None,
+        memo: int = 0,
     ) -> None:
         self.name = name
         self.func = func
@@ -264,6 +280,7 @@ class _Spec:
         # key= calls only: computed here when the key's owner could not (a
         # peer has none of this node's calls in progress).
         self.flight: SingleFlight[bytes] = SingleFlight()
+        self.decode = self._decoder(memo)
 
     # ----------------------------------------------------------------- keys
 
@@ -288,18 +305,32 @@ class _Spec:
         if n == 1:
             # The common case in one concatenation: 0.27 us for a one-int call,
             # where the loop below takes 0.54 us for two ints and bind() 4.2 us
-            # (this machine, python 3.11).
+            # (this machine, python 3.11). The keys of the last int and str
+            # arguments are kept (about 0.05 us to find): a hit's key was
+            # most of its time. Only int and str: equal ones of either type
+            # have one JSON text, and an int never equals a str (True == 1
+            # and 1.0 == 1 have other texts, so bool and float are not kept).
             head = prefix + plan[0][1]
+            known: dict[int | str, str] = {}
 
             def make_one_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
                 if not kwargs and len(args) == 1:
                     arg = args[0]
+                    kind = type(arg)
+                    if kind is int or kind is str:
+                        key = known.get(arg)
+                        if key is not None:
+                            return key
                     try:
-                        key = head + scalars[type(arg)](arg) + "}"
+                        key = head + scalars[kind](arg) + "}"
                     except (KeyError, ValueError):
                         return slow(args, kwargs)
                     if len(key) > short:
                         self._check_length(key)
+                    elif (kind is int or kind is str) and len(key) <= _KEPT_KEY_CHARS:
+                        if len(known) >= _KEPT_KEYS:
+                            known.clear()  # one dict operation: safe beside other threads
+                        known[arg] = key
                     return key
                 return slow(args, kwargs)
 
@@ -422,6 +453,36 @@ class _Spec:
             )
         return data
 
+    def _decoder(self, memo: int) -> Callable[[str, bytes], Any]:
+        """decode(key, data): the value the wrappers return for the bytes the group gave.
+
+        With memo > 0 the last results decoded are kept with their bytes, at
+        most memo of them: a hit whose bytes equal the kept ones (the entry
+        was not rewritten since) returns the kept object.
+        """
+        loads = self.codec.loads
+        if memo == 0:
+            return lambda key, data: loads(data)
+        # Every step is one dict operation, atomic under the GIL; a race only
+        # decodes a value twice or drops one kept result, never pairs a
+        # result with other bytes (an entry is one tuple, replaced whole).
+        kept: dict[str, tuple[bytes, Any]] = {}
+
+        def decode(key: str, data: bytes) -> Any:
+            entry = kept.get(key)
+            if entry is not None and entry[0] == data:
+                return entry[1]
+            value = loads(data)
+            if len(kept) >= memo and key not in kept:
+                try:  # the oldest kept result makes room
+                    del kept[next(iter(kept))]
+                except (KeyError, RuntimeError, StopIteration):
+                    pass  # another thread changed it first; the bound holds within a few
+            kept[key] = (data, value)
+            return value
+
+        return decode
+
     def _corrupt(self, key: str, exc: Exception) -> ValueError:
         return ValueError(
             f"the cached value of @cached function {self.name} for key {key!r} is not valid "
@@ -455,7 +516,7 @@ class _Spec:
 
     def wrapper(self) -> Callable[..., Any]:
         """The sync function that replaces the decorated one."""
-        make_key, get, loads = self.make_key, self.group.get, self.codec.loads
+        make_key, get, decode = self.make_key, self.group.get, self.decode
         corrupt, delete = self._corrupt, self.group.delete
         calls = self.calls
 
@@ -465,7 +526,7 @@ class _Spec:
                 key = make_key(args, kwargs)
                 data = get(key)
                 try:
-                    return loads(data)
+                    return decode(key, data)
                 except Exception as exc:
                     # Never a value from bytes the serializer rejects; drop them
                     # so the next call loads afresh.
@@ -487,7 +548,7 @@ class _Spec:
             finally:
                 calls.leave(key, call)
             try:
-                return loads(data)
+                return decode(key, data)
             except Exception as exc:
                 delete(key)
                 raise corrupt(key, exc) from exc
@@ -496,7 +557,7 @@ class _Spec:
 
     def async_wrapper(self) -> Callable[..., Any]:
         """The async function that replaces the decorated one."""
-        make_key, aget, loads = self.make_key, self.group.aget, self.codec.loads
+        make_key, aget, decode = self.make_key, self.group.aget, self.decode
         corrupt, adelete = self._corrupt, self.group.adelete
         calls = self.calls
 
@@ -506,7 +567,7 @@ class _Spec:
                 key = make_key(args, kwargs)
                 data = await aget(key)
                 try:
-                    return loads(data)
+                    return decode(key, data)
                 except Exception as exc:
                     await adelete(key)
                     raise corrupt(key, exc) from exc
@@ -526,7 +587,7 @@ class _Spec:
             finally:
                 calls.leave(key, call)
             try:
-                return loads(data)
+                return decode(key, data)
             except Exception as exc:
                 await adelete(key)
                 raise corrupt(key, exc) from exc

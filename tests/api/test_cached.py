@@ -145,12 +145,31 @@ def test_kwargs_order_and_var_arguments(core: ModuleType) -> None:
 def test_argument_types_are_kept_apart(core: ModuleType) -> None:
     f = cached(make_group(core))(echo)
     values = [1, 1.0, True, "1", None, [1], {"1": 1}, -0.0, 0, False, "", [], {}]
-    keys = {f.cache_key(v) for v in values}
-    assert len(keys) == len(values)
+    keys = [f.cache_key(v) for v in values]
+    assert len(set(keys)) == len(values)
+    # Again, now that the keys of int and str arguments are kept: 1 == 1.0 ==
+    # True, and each still gets its own key (in either order).
+    assert [f.cache_key(v) for v in values] == keys
+    assert [f.cache_key(v) for v in reversed(values)] == keys[::-1]
     assert f.cache_key("é\"\n\x00") == f"{HERE}.echo:" + '{"x":"é\\"\\n\\u0000"}'
     # A tuple is keyed as a list and reaches the function as one (the key is JSON).
     assert f.cache_key((1, 2)) == f.cache_key([1, 2])
     assert f((1, 2)) == [1, 2] and CALLS == [("echo", ([1, 2],))]
+
+
+def test_kept_keys_are_bounded(core: ModuleType) -> None:
+    from distcache.cached import _KEPT_KEY_CHARS, _KEPT_KEYS
+
+    f = cached(make_group(core))(echo)
+    make_key = f.cache_key.__self__.make_key
+    cells = dict(zip(make_key.__code__.co_freevars, make_key.__closure__, strict=True))
+    known = cells["known"].cell_contents
+    for i in range(3 * _KEPT_KEYS):
+        assert f.cache_key(i) == f'{HERE}.echo:{{"x":{i}}}'
+        assert 0 < len(known) <= _KEPT_KEYS
+    long = "x" * _KEPT_KEY_CHARS
+    assert f.cache_key(long) == f.cache_key(long) == f'{HERE}.echo:{{"x":"{long}"}}'
+    assert long not in known  # a long key is built each time, not kept
 
 
 scalars = (
@@ -517,6 +536,50 @@ def test_corrupt_bytes_are_never_served(
     assert CALLS == [("load_user", (1, False))]
 
 
+def test_memo_shares_a_result_while_its_bytes_stay(core: ModuleType) -> None:
+    g = make_group(core)
+    plain = cached(g, name="plain")(echo)
+    shared = cached(g, name="shared", memo=2)(echo)
+    # Without memo every call decodes its own object; with it, one object.
+    assert plain([1]) == plain([1]) and plain([1]) is not plain([1])
+    first = shared([1])
+    assert first == [1] and shared([1]) is first
+    # The entry rewritten (another node's Set, a new result): the new bytes
+    # are decoded, never the kept object served for them.
+    g.set(shared.cache_key([1]), b"[2]")
+    assert shared([1]) == [2]
+    again = shared([1])
+    assert shared([1]) is again
+    # At most memo results are kept: a third key pushes out the oldest.
+    b, c = shared([3]), shared([4])
+    assert shared([4]) is c and shared([3]) is b
+    assert shared([1]) is not again and shared([1]) == [2]
+    # Bytes that do not decode are never served, memo or not, and deleted.
+    g.set(shared.cache_key([5]), b"[5")
+    with pytest.raises(ValueError, match="is not valid json"):
+        shared([5])
+    assert shared([5]) == [5]
+    calls = [c for c in CALLS if c[0] == "echo"]
+    assert calls == [("echo", ([1],))] * 2 + [("echo", ([3],)), ("echo", ([4],)), ("echo", ([5],))]
+
+
+def test_memo_for_async_functions(core: ModuleType) -> None:
+    g = make_group(core)
+    f = cached(g, memo=8)(aload_user)
+
+    async def main() -> None:
+        one = await f(1)
+        assert await f(1) is one and one == {"id": 1}
+        await g.aset(f.cache_key(1), b'{"id":9}')
+        assert await f(1) == {"id": 9}
+        await g.aset(f.cache_key(1), b"{")
+        with pytest.raises(ValueError, match="is not valid json"):
+            await f(1)
+
+    run(main())
+    assert CALLS == [("aload_user", (1,))]
+
+
 def test_keys_a_peer_may_send_that_are_not_calls(core: ModuleType) -> None:
     g = make_group(core)
     cached(g)(load_user)
@@ -562,6 +625,12 @@ def test_decorator_arguments_are_checked(core: ModuleType) -> None:
         cached(g, key="user")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="^name must be a non-empty str without ':', not 'a:b'$"):
         cached(g, name="a:b")
+    with pytest.raises(TypeError, match=r"^memo must be an int \(results kept decoded\), not str$"):
+        cached(g, memo="8")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^memo must be an int .*, not bool$"):
+        cached(g, memo=True)
+    with pytest.raises(ValueError, match=r"^memo must be >= 0 \(0 keeps none\), not -1$"):
+        cached(g, memo=-1)
 
 
 def test_nested_functions_and_lambdas_need_a_name(core: ModuleType) -> None:
