@@ -36,7 +36,7 @@ from ._contract import check_max_bytes, check_ttl, key_bytes, value_view
 from .functiontable import FunctionTable
 from .groupstats import GroupCounters
 from .hotkeys import HotKeys
-from .latency import LatencyHistogram, percentiles
+from .latency import LatencyHistogram, summary_of
 from .negative import NegativeCache
 from .peers import Getter, NotFound, Peer, PeerPicker, Placement
 from .refresh import Refresher
@@ -973,14 +973,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
 
     def _latency_summary(self) -> dict[str, float | int]:
         merged, total_ns, n = self.latency_buckets()
-        p50, p95, p99 = percentiles(merged, (0.50, 0.95, 0.99))
-        return {
-            "count": n,
-            "mean": total_ns / n / 1e9 if n else 0.0,
-            "p50": p50,
-            "p95": p95,
-            "p99": p99,
-        }
+        return summary_of(merged, total_ns, n)
 
     def close(self) -> None:
         """Unregister this group and empty its caches."""

@@ -265,6 +265,11 @@ class _Peer:
 
     def _aio_methods(self, loop: asyncio.AbstractEventLoop) -> _Methods:
         """The grpc.aio channel of loop (the running one) to this peer, made on its first call."""
+        # Every aget asks: a dict read is atomic, so the lock is for the first
+        # call on a loop (or after close(), which empties the dict) only.
+        methods = self._aio.get(loop)
+        if methods is not None:
+            return methods
         with self._aio_lock:
             methods = self._aio.get(loop)
             if methods is None:

@@ -89,15 +89,7 @@ class LatencyHistogram:
     def summary(self) -> dict[str, float | int]:
         """count, mean, p50, p95 and p99 (seconds) in one consistent reading."""
         counts, total_ns = self.snapshot()
-        n = sum(counts)
-        p50, p95, p99 = percentiles(counts, (0.50, 0.95, 0.99))
-        return {
-            "count": n,
-            "mean": total_ns / n / 1e9 if n else 0.0,
-            "p50": p50,
-            "p95": p95,
-            "p99": p99,
-        }
+        return summary_of(counts, total_ns, sum(counts))
 
     def cumulative_buckets(self) -> list[tuple[float, int]]:
         """(upper bound in seconds, cumulative count) per bucket, as Prometheus histograms want."""
@@ -108,6 +100,13 @@ class LatencyHistogram:
             running += n
             out.append((bucket_bounds(i)[1] / 1e9, running))
         return out
+
+
+def summary_of(counts: Sequence[float], total_ns: float, n: int) -> dict[str, float | int]:
+    """count, mean, p50, p95 and p99 (seconds) of n durations in buckets counts."""
+    p50, p95, p99 = percentiles(counts, (0.50, 0.95, 0.99))
+    return {"count": n, "mean": total_ns / n / 1e9 if n else 0.0,
+            "p50": p50, "p95": p95, "p99": p99}
 
 
 def percentiles(counts: Sequence[float], qs: tuple[float, ...]) -> list[float]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import threading
 from types import ModuleType
 from typing import Any
@@ -614,6 +616,26 @@ def test_group_composes_the_cores_hit_path(core: ModuleType) -> None:
     assert g.get("k") == b"kk"  # a miss: the getter
     assert g.get("k") == b"kk" and g._hits == 1
     g.attribute_of_my_own = 1  # no slot list to keep in step
+
+
+def test_hit_key_samples_drain_once_and_keep_no_key_alive(core: ModuleType) -> None:
+    cache = core.LRUCache(1 << 20)
+    path = core.HitPath(cache, lambda key, forward: None)
+    key = "".join(["sampled-", "key"])  # a str of its own, so its references can be counted
+    cache.set(key, b"v")
+    assert path._drain_hit_keys() == []  # nothing sampled yet
+    assert path.get(key) == b"v"  # the first hit is sampled
+    assert path._drain_hit_keys() == [key]
+    before = sys.getrefcount(key)  # the C core's hash memo holds it too, from now on
+    for _ in range(64):  # one hit in 8 is sampled
+        assert path.get(key) == b"v"
+    assert sys.getrefcount(key) > before  # the ring holds the samples
+    assert path._drain_hit_keys() == [key] * 8
+    assert sys.getrefcount(key) == before  # ... and no longer after the drain
+    assert path._drain_hit_keys() == []
+    for _ in range(8):
+        path.get(key)
+    assert path._drain_hit_keys() == [key]  # the ring fills again after a drain
 
 
 def test_hot_keys_read_the_main_caches_sketch(core: ModuleType) -> None:

@@ -501,14 +501,8 @@ def _describe(totals: dict[str, int]) -> str:
 def sigkill(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path) -> Result:
     """SIGKILL of one of 3 nodes under load, then its restart and rejoin."""
     result = Result("sigkill", "SIGKILL of n2, restart")
-    db = make_source(work / "kill.db", ROWS)
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    nodes, addrs = _plain_cluster(settings, make_source(work / "kill.db", ROWS))
     name = _short(addrs)
-    nodes = Nodes()
-    for a in addrs:
-        nodes.add(a, f"127.0.0.1:{free_port()}",
-                  _node_args(db, settings, "--peers", ",".join(addrs)))
-    nodes.start()
     victim, survivors = addrs[2], addrs[:2]
     ring = HashRing(addrs)
     marks: dict[str, float] = {}
@@ -570,13 +564,7 @@ def sigkill(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path
 def sigstop(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path) -> Result:
     """SIGSTOP of one of 3 nodes (a hang, so peer deadlines must fire), then SIGCONT."""
     result = Result("sigstop", "SIGSTOP of n2, SIGCONT")
-    db = make_source(work / "stop.db", ROWS)
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-    nodes = Nodes()
-    for a in addrs:
-        nodes.add(a, f"127.0.0.1:{free_port()}",
-                  _node_args(db, settings, "--peers", ",".join(addrs)))
-    nodes.start()
+    nodes, addrs = _plain_cluster(settings, make_source(work / "stop.db", ROWS))
     victim, survivors = addrs[2], addrs[:2]
     ring = HashRing(addrs)
     marks: dict[str, float] = {}
