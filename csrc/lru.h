@@ -65,6 +65,10 @@ typedef struct dc_entry {
 
 /* entry flags */
 #define DC_PROTECTED 1u /* in the protected segment (admission mode) */
+/* DC_HAS_EXPIRY is 2u; the 14 bits above the flags hold the entry's
+ * saturation tag (tinylfu.h's sat_tag, 0: none). */
+#define DC_FLAG_BITS 3u
+#define DC_SAT_SHIFT 2
 
 /* With admission on, a shard's list is segmented (SLRU, as W-TinyLFU's main
  * space): new keys enter the probation list; a hit moves a key to the
@@ -115,20 +119,49 @@ static inline void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
 /* The read path's split of dc_cache_record: start loading the key's sketch
  * block before the shard lookup, record after it, so that the two cache
  * misses overlap (the block load alone was a fifth of an admission-mode
- * hit). Returns the frequency hash, 0 when frequencies are not tracked. */
+ * hit in a 64 MiB cache). A sketch of at most DC_SKETCH_NEAR bytes stays in
+ * the core's caches: no prefetch then, and the frequency hash is left to
+ * the record, which a hit of a saturated key skips. Returns the frequency
+ * hash, or 0 when it is left for later (or frequencies are not tracked). */
+#define DC_SKETCH_NEAR (256u * 1024u)
+
 static inline uint64_t dc_cache_record_start(dc_cache *c, uint32_t hash, uint32_t klen)
 {
-    if (!c->freq)
+    if (!c->freq || c->freq->nblocks * 64 <= DC_SKETCH_NEAR)
         return 0;
     uint64_t fh = dc_freq_hash(hash, klen);
     __builtin_prefetch(dc_freq_block(c->freq, fh));
     return fh;
 }
 
-static inline void dc_cache_record_finish(dc_cache *c, uint64_t fh)
+/* A miss's record (fh from dc_cache_record_start; 0: computed here, which
+ * for a hash that is 0 indeed gives 0 again). */
+static inline void dc_cache_record_finish(dc_cache *c, uint64_t fh, uint32_t hash, uint32_t klen)
 {
     if (c->freq)
-        dc_tinylfu_record(c->freq, fh);
+        dc_tinylfu_record(c->freq, fh ? fh : dc_freq_hash(hash, klen));
+}
+
+/* The read path's record of a hit, under the shard lock (the entry must stay
+ * put): the sketch half, skipped while the entry's tag says its key is
+ * saturated in this sample period; dc_cache_record_count does the count
+ * after the unlock, so that a halving never runs under a shard lock. */
+static inline void dc_cache_record_hit(dc_cache *c, dc_entry *e, uint64_t fh)
+{
+    dc_tinylfu *t = c->freq;
+    if (!t)
+        return;
+    unsigned tag = e->flags >> DC_SAT_SHIFT;
+    if (tag != __atomic_load_n(&t->sat_tag, __ATOMIC_RELAXED)) {
+        tag = dc_tinylfu_touch(t, fh ? fh : dc_freq_hash(e->hash, e->klen));
+        e->flags = (uint16_t)((e->flags & DC_FLAG_BITS) | (tag << DC_SAT_SHIFT));
+    }
+}
+
+static inline void dc_cache_record_count(dc_cache *c)
+{
+    if (c->freq)
+        dc_tinylfu_count(c->freq);
 }
 
 /* TinyLFU's rule: a newcomer displaces a victim only when it is estimated to

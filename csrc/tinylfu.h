@@ -37,7 +37,18 @@ typedef struct {
     uint64_t additions;
     uint64_t halvings;
     int halving; /* set by the one thread that halves */
+    /* Names the current sample period, 1..DC_SAT_TAGS, cycling at each
+     * halving. An entry that saw its key saturated (see dc_tinylfu_touch)
+     * keeps the tag: while it matches, a record of that key would change
+     * nothing but the access count, so a hit skips the block (a hot key's
+     * record was 1.12x a whole plain hit). */
+    uint16_t sat_tag;
 } dc_tinylfu;
+
+/* Tags fit the 14 upper bits of an entry's flags. A tag repeats after
+ * DC_SAT_TAGS halvings: an entry tagged then and not hit since is taken as
+ * saturated while its counters have decayed to 0 (one access unrecorded). */
+#define DC_SAT_TAGS 16383u
 
 /* The 64-bit frequency hash of a key, from the FNV-1a the shard needs anyway
  * (a second pass over the key would cost as much as the first). */
@@ -70,6 +81,7 @@ static inline int dc_tinylfu_init(dc_tinylfu *t, uint64_t entries)
     t->additions = 0;
     t->halvings = 0;
     t->halving = 0;
+    t->sat_tag = 1;
     t->blocks = (uint8_t *)aligned_alloc(64, t->nblocks * 64);
     if (!t->blocks)
         return -1;
@@ -141,11 +153,16 @@ static inline void dc_tinylfu_halve(dc_tinylfu *t)
     }
     __atomic_store_n(&t->additions, 0, __ATOMIC_RELAXED);
     __atomic_fetch_add(&t->halvings, 1, __ATOMIC_RELAXED);
+    uint16_t tag = __atomic_load_n(&t->sat_tag, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->sat_tag, (uint16_t)(tag % DC_SAT_TAGS + 1), __ATOMIC_RELAXED);
 }
 
-/* Records one access. The first in a sample period only sets the doorkeeper
- * bits; later ones raise the key's minimal counters (conservative update). */
-static inline void dc_tinylfu_record(dc_tinylfu *t, uint64_t h)
+/* The sketch's half of recording an access: the first in a sample period
+ * only sets the doorkeeper bits; later ones raise the key's minimal counters
+ * (conservative update). Returns the current sat_tag when the key is now
+ * saturated (doorkeeper set, every counter 255: a later record of it in this
+ * period changes no counter), else 0. */
+static inline unsigned dc_tinylfu_touch(dc_tinylfu *t, uint64_t h)
 {
     uint8_t *block = dc_freq_block(t, h);
     uint64_t bits;
@@ -153,22 +170,35 @@ static inline void dc_tinylfu_record(dc_tinylfu *t, uint64_t h)
     uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
     if ((old & bits) != bits) {
         __atomic_fetch_or(w, bits, __ATOMIC_RELAXED);
-    } else {
-        unsigned m = dc_sketch8_min(block, h);
-        if (m < 255) {
-            for (unsigned r = 0; r < 4; r++) {
-                uint8_t *cell = dc_freq_cell(block, h, r);
-                if (__atomic_load_n(cell, __ATOMIC_RELAXED) == m)
-                    __atomic_store_n(cell, (uint8_t)(m + 1), __ATOMIC_RELAXED);
-            }
+        return 0;
+    }
+    unsigned m = dc_sketch8_min(block, h);
+    if (m < 255) {
+        for (unsigned r = 0; r < 4; r++) {
+            uint8_t *cell = dc_freq_cell(block, h, r);
+            if (__atomic_load_n(cell, __ATOMIC_RELAXED) == m)
+                __atomic_store_n(cell, (uint8_t)(m + 1), __ATOMIC_RELAXED);
         }
     }
+    return m >= 254 ? __atomic_load_n(&t->sat_tag, __ATOMIC_RELAXED) : 0;
+}
+
+/* The count's half: one more access in the sample period, halving at its end. */
+static inline void dc_tinylfu_count(dc_tinylfu *t)
+{
     uint64_t n = __atomic_load_n(&t->additions, __ATOMIC_RELAXED) + 1;
     __atomic_store_n(&t->additions, n, __ATOMIC_RELAXED);
     if (n >= t->sample && !__atomic_exchange_n(&t->halving, 1, __ATOMIC_ACQUIRE)) {
         dc_tinylfu_halve(t);
         __atomic_store_n(&t->halving, 0, __ATOMIC_RELEASE);
     }
+}
+
+/* Records one access. */
+static inline void dc_tinylfu_record(dc_tinylfu *t, uint64_t h)
+{
+    dc_tinylfu_touch(t, h);
+    dc_tinylfu_count(t);
 }
 
 #endif

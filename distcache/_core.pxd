@@ -57,7 +57,9 @@ cdef extern from "lru.h" nogil:
     int dc_cache_track(dc_cache *c, uint64_t entries, int admit)
     void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
     uint64_t dc_cache_record_start(dc_cache *c, uint32_t hash, uint32_t klen)
-    void dc_cache_record_finish(dc_cache *c, uint64_t fh)
+    void dc_cache_record_finish(dc_cache *c, uint64_t fh, uint32_t hash, uint32_t klen)
+    void dc_cache_record_hit(dc_cache *c, dc_entry *e, uint64_t fh)
+    void dc_cache_record_count(dc_cache *c)
     void dc_cache_free(dc_cache *c)
     dc_shard *dc_cache_shard(dc_cache *c, uint32_t hash)
     dc_entry *dc_shard_find(const dc_cache *c, const dc_shard *s, const unsigned char *key,

@@ -148,6 +148,7 @@ def fnv64a(data: str | bytes) -> int:
 # --- TinyLFU -----------------------------------------------------------------
 
 _ROW_COUNTERS = 14
+_SAT_TAGS = 16383  # tags of a sample period, csrc/tinylfu.h's DC_SAT_TAGS
 _PROTECTED_PCT = 80
 _GOLDEN64 = 0x9E3779B97F4A7C15
 
@@ -170,7 +171,7 @@ _default_shards = _contract.default_shards
 class _TinyLFU:
     """Doorkeeper + count-min sketch in 64-byte blocks (docs/internals.md)."""
 
-    __slots__ = ("blocks", "nblocks", "sample", "additions", "halvings")
+    __slots__ = ("blocks", "nblocks", "sample", "additions", "halvings", "sat_tag")
 
     def __init__(self, entries: int) -> None:
         entries = max(entries, 64)
@@ -178,6 +179,8 @@ class _TinyLFU:
         self.sample = 10 * entries
         self.additions = 0
         self.halvings = 0
+        # Names the sample period, 1.._SAT_TAGS (csrc/tinylfu.h's sat_tag).
+        self.sat_tag = 1
         self.blocks = bytearray(self.nblocks * 64)
 
     def _where(self, fh: int) -> tuple[int, list[int], int]:
@@ -200,18 +203,28 @@ class _TinyLFU:
         m = min(blocks[c] for c in cells)
         return m + (1 if self._door(base) & bits == bits else 0)
 
-    def record(self, fh: int) -> None:
+    def touch(self, fh: int) -> int:
+        """The sketch's half of a record: sat_tag if the key is now saturated, else 0."""
         base, cells, bits = self._where(fh)
         blocks = self.blocks
         word = self._door(base)
         if word & bits != bits:
             blocks[base + 56 : base + 64] = (word | bits).to_bytes(8, "little")
-        else:
-            m = min(blocks[c] for c in cells)
-            if m < 255:
-                for c in cells:
-                    if blocks[c] == m:
-                        blocks[c] = m + 1
+            return 0
+        m = min(blocks[c] for c in cells)
+        if m < 255:
+            for c in cells:
+                if blocks[c] == m:
+                    blocks[c] = m + 1
+        return self.sat_tag if m >= 254 else 0
+
+    def record(self, fh: int) -> None:
+        self.touch(fh)
+        self.count()
+
+    def count(self) -> None:
+        """The count's half: one more access in the period, halving at its end."""
+        blocks = self.blocks
         self.additions += 1
         if self.additions >= self.sample:
             for b in range(self.nblocks):
@@ -221,6 +234,7 @@ class _TinyLFU:
                 blocks[base + 56 : base + 64] = bytes(8)
             self.additions = 0
             self.halvings += 1
+            self.sat_tag = self.sat_tag % _SAT_TAGS + 1
 
 
 # --- LRUCache ----------------------------------------------------------------
@@ -229,13 +243,14 @@ class _TinyLFU:
 class _Entry:
     """One stored value with its expiry, recency stamp and charged size."""
 
-    __slots__ = ("value", "expires", "stamp", "size")
+    __slots__ = ("value", "expires", "stamp", "size", "sat")
 
     def __init__(self, value: bytes, expires: float, stamp: int, size: int) -> None:
         self.value = value
         self.expires = expires
         self.stamp = stamp
         self.size = size
+        self.sat = 0  # the sketch's sat_tag when this key was seen saturated, 0: never
 
 
 _MISSING: Any = object()
@@ -389,19 +404,31 @@ class LRUCache(_CoreObject):
         self._tick = tick = (self._tick + 1) & _MASK32
         entry.stamp = tick
 
-    def _get(self, key: bytes) -> Any:
-        """What get does for one key: the value, or _MISSING."""
-        self._record(key)
+    def _get(self, key: bytes, *, tagged: bool = True) -> Any:
+        """What get does for one key: the value, or _MISSING.
+
+        tagged: a hit records the key as the C read path does (skipping the
+        sketch while the entry's tag matches); get_many's C path does not
+        tag, so it passes False.
+        """
         index = self._index(key)
         entry = self._find(index, key)
-        if entry is None:
-            self._misses += 1
-            return _MISSING
-        if entry.expires != _NO_EXPIRY and _monotonic() >= entry.expires:
+        if entry is not None and entry.expires != _NO_EXPIRY and _monotonic() >= entry.expires:
             self._unlink_at(index, key)
             self._expirations += 1
+            entry = None
+        freq = self._freq
+        if entry is None:
+            self._record(key)
             self._misses += 1
             return _MISSING
+        if freq is not None:
+            if not tagged:
+                self._record(key)
+            else:
+                if entry.sat != freq.sat_tag:
+                    entry.sat = freq.touch(_freq_hash(_fnv32a(key), len(key)))
+                freq.count()
         self._hits += 1
         self._touch(index, key, entry)
         return entry.value
@@ -542,7 +569,7 @@ class LRUCache(_CoreObject):
                 except (TypeError, ValueError):  # ValueError: a writable memoryview
                     _contract.unhashable_key(key)
         with lock:
-            values = [self._get(k) for k in data]
+            values = [self._get(k, tagged=False) for k in data]
         pairs = zip(given, values, strict=True)
         return {key: value for key, value in pairs if value is not _MISSING}
 
@@ -913,7 +940,7 @@ class CountMinSketch(_CoreObject):
 # --- HitPath -----------------------------------------------------------------
 
 _HIT_SAMPLE = 64
-_KEY_SAMPLE = 8
+_KEY_SAMPLE = 64  # as the C core's KEY_SAMPLE (its comment says why)
 _RING = 1024
 
 

@@ -240,6 +240,34 @@ def test_frequency_matches_reference(core: ModuleType, admission: str | None) ->
     c._check_invariants()
 
 
+@pytest.mark.parametrize("admission", [None, "tinylfu"])
+def test_saturated_hits_match_reference_across_halvings(
+    core: ModuleType, admission: str | None
+) -> None:
+    """A hit of a saturated key skips the sketch (its entry keeps the period's tag,
+    csrc/tinylfu.h) yet counts, and after each halving its counters rise again,
+    exactly as the reference computes."""
+    max_bytes = 1 << 14  # sample 640: 20 halvings below
+    c = core.LRUCache(max_bytes, admission=admission, track_frequency=True)
+    ref = RefTinyLFU(max_bytes)
+    for key in ("hot", "warm"):
+        c.set(key, b"v")
+        ref.record(key.encode())
+    rng = random.Random(8)
+    seen = set()
+    for step in range(20 * 640):
+        r = rng.random()
+        key = "hot" if r < 0.7 else "warm" if r < 0.85 else f"cold{rng.randrange(40)}"
+        assert (c.get(key) is None) == key.startswith("cold"), step
+        ref.record(key.encode())
+        estimate = c.frequency(key)
+        assert estimate == ref.estimate(key.encode()), (step, key)
+        seen.add(estimate)
+    assert 256 in seen and 128 in seen  # saturated, then halved and raised again
+    assert c.frequency_stats()["halvings"] == 20
+    c._check_invariants()
+
+
 def test_counters_saturate_at_255(core: ModuleType) -> None:
     c = core.LRUCache(1 << 30, track_frequency=True)  # sample 41.9M: no reset here
     for _ in range(300):

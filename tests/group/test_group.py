@@ -626,13 +626,13 @@ def test_hit_key_samples_drain_once_and_keep_no_key_alive(core: ModuleType) -> N
     assert path.get(key) == b"v"  # the first hit is sampled
     assert path._drain_hit_keys() == [key]
     before = sys.getrefcount(key)  # the C core's hash memo holds it too, from now on
-    for _ in range(64):  # one hit in 8 is sampled
+    for _ in range(512):  # one hit in 64 is sampled
         assert path.get(key) == b"v"
     assert sys.getrefcount(key) > before  # the ring holds the samples
     assert path._drain_hit_keys() == [key] * 8
     assert sys.getrefcount(key) == before  # ... and no longer after the drain
     assert path._drain_hit_keys() == []
-    for _ in range(8):
+    for _ in range(64):
         path.get(key)
     assert path._drain_hit_keys() == [key]  # the ring fills again after a drain
 
