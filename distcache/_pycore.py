@@ -1038,15 +1038,15 @@ class HitPath(_CoreObject):
         self._stale_call = on_stale
         self._window = float(window)
 
-    def get(self, key: Any) -> Any:
+    def get(self, key: Any, /) -> Any:
         """The cached value of key, else what miss(key, True) returns."""
         return self._hit(key, True)
 
-    def get_local(self, key: Any) -> Any:
+    def get_local(self, key: Any, /) -> Any:
         """The cached value of key, else what miss(key, False) returns."""
         return self._hit(key, False)
 
-    def _peek(self, key: Any) -> Any:
+    def _peek(self, key: Any, /) -> Any:
         """The cached value of key, counted as a hit, or None (miss not called)."""
         return self._hit(key, 2)
 

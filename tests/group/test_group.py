@@ -617,6 +617,18 @@ def test_group_composes_the_cores_hit_path(core: ModuleType) -> None:
     g.attribute_of_my_own = 1  # no slot list to keep in step
 
 
+def test_hit_path_takes_its_key_positionally_on_both_cores(core: ModuleType) -> None:
+    # The C hit path is METH_O (docs/optimization.md); the twin matches it.
+    cache = core.LRUCache(1 << 20)
+    cache.set("k", b"v")
+    path = core.HitPath(cache, lambda key, forward: None)
+    assert path.get("k") == b"v" and path.get_local("k") == b"v" and path._peek("k") == b"v"
+    for method in (path.get, path.get_local, path._peek):
+        with pytest.raises(TypeError):
+            method(key="k")
+    assert path._hits == 3  # the refused calls counted nothing
+
+
 def test_hit_key_samples_drain_once_and_keep_no_key_alive(core: ModuleType) -> None:
     cache = core.LRUCache(1 << 20)
     path = core.HitPath(cache, lambda key, forward: None)
