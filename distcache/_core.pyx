@@ -990,14 +990,14 @@ def fnv64a(data):
 # ------------------------------------------------------------- group core
 
 # One hit in HIT_SAMPLE is timed (two clock reads cost as much as the lookup)
-# and one in KEY_SAMPLE offered to the hot-key candidates; both go to small
-# rings that the Python side drains on a miss or on stats(). A sample costs
-# ~20 ns (the ring's reference swap, a mispredicted branch): at 1 in 8 that
-# was 2.5 ns of every hit, a tenth of a group's hit; heavy hitters still
-# leave many samples at 1 in 64, each weighted by the hits it stands for.
+# and offered, by its key, to the hot-key candidates; both go to small rings
+# that the Python side drains on a miss or on stats(). One rate for both, so
+# that a hit path tests one counter once. A sample costs ~20 ns (the ring's
+# reference swap, a mispredicted branch): keys sampled 1 in 8 were 2.5 ns of
+# every hit, a tenth of a group's hit; heavy hitters still leave many samples
+# at 1 in 64, each weighted by the hits it stands for.
 cdef enum:
     HIT_SAMPLE = 64
-    KEY_SAMPLE = 64
     RING = 1024
 
 # Counters of the hit path: plain increments under the GIL, atomic without it.
@@ -1101,43 +1101,24 @@ cdef class HitPath(_CoreObject):
     @cython.final
     cdef inline object _hit(self, object key, int mode):
         # The common call in one small function: a str key over a C main
-        # cache, no stale window. Any other call takes _hit_full: one
-        # function holding every case spilled registers and checked flags
-        # that cost a group's hit a tenth of a plain LRUCache.get. self._fast
-        # is read in place, not into a local: a local is a new reference, two
-        # writes to the cache's refcount a call.
+        # cache, no stale window, not a sampled call. Any other call takes
+        # _hit_full: one function holding every case spilled registers and
+        # checked flags that cost a group's hit a tenth of a plain
+        # LRUCache.get. self._fast is read in place, not into a local: a local
+        # is a new reference, two writes to the cache's refcount a call.
         cdef uint64_t n = self._calls
-        cdef double t0 = 0.0
         cdef View k
         cdef object v
-        if self._fast is None or self._window > 0.0 or not PyUnicode_CheckExact(key):
+        if (self._fast is None or self._window > 0.0 or not PyUnicode_CheckExact(key)
+                or (DC_SAMPLING and n % HIT_SAMPLE == 0)):
             return self._hit_full(key, mode)
-        if DC_SAMPLING and n % HIT_SAMPLE == 0:
-            t0 = dc_now()
         _key_view(key, &k)  # a str: no buffer to release
         v = self._fast._get(key, &k, None)
         self._calls = n + 1
         if v is None:
             return self._main_missed(key, &k, mode)
         DC_COUNT(self._nhits)
-        if DC_SAMPLING and n % KEY_SAMPLE == 0:
-            self._sample(key, t0)
         return v
-
-    @cython.final
-    cdef int _sample(self, object key, double t0) except -1:
-        # A sampled hit: its key to the key ring, its duration (t0 != 0) to
-        # the time ring. Out of line, as 1 call in KEY_SAMPLE comes here.
-        if t0 != 0.0:
-            self._time_ring[self._time_pos] = <uint32_t>min((dc_now() - t0) * 1e9, 4e9)
-            self._time_pos = (self._time_pos + 1) % RING
-            if self._time_count < <uint32_t>RING:
-                self._time_count += 1
-        self._key_ring[self._key_pos] = key
-        self._key_pos = (self._key_pos + 1) % RING
-        if self._key_count < <uint32_t>RING:
-            self._key_count += 1
-        return 0
 
     @cython.final
     cdef object _main_missed(self, object key, View *k, int mode):
@@ -1196,8 +1177,15 @@ cdef class HitPath(_CoreObject):
             if v is None:
                 return self._main_missed(key, NULL, mode)
         DC_COUNT(self._nhits)
-        if DC_SAMPLING and n % KEY_SAMPLE == 0:
-            self._sample(key, t0)
+        if DC_SAMPLING and n % HIT_SAMPLE == 0:
+            self._time_ring[self._time_pos] = <uint32_t>min((dc_now() - t0) * 1e9, 4e9)
+            self._time_pos = (self._time_pos + 1) % RING
+            if self._time_count < <uint32_t>RING:
+                self._time_count += 1
+            self._key_ring[self._key_pos] = key
+            self._key_pos = (self._key_pos + 1) % RING
+            if self._key_count < <uint32_t>RING:
+                self._key_count += 1
         if stale:
             return self._stale_call(key, v, mode)
         return v

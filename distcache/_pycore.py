@@ -939,8 +939,7 @@ class CountMinSketch(_CoreObject):
 
 # --- HitPath -----------------------------------------------------------------
 
-_HIT_SAMPLE = 64
-_KEY_SAMPLE = 64  # as the C core's KEY_SAMPLE (its comment says why)
+_HIT_SAMPLE = 64  # hits timed and keys sampled, as the C core's HIT_SAMPLE (its comment says why)
 _RING = 1024
 
 
@@ -1021,7 +1020,7 @@ class HitPath(_CoreObject):
         self._nhits += 1
         if start:
             self._times.append(min(_perf_ns() - start, 4_000_000_000))
-        if n % _KEY_SAMPLE == 0:
+        if n % _HIT_SAMPLE == 0:
             self._keys.append(key)
         if stale:
             return self._stale_call(key, value, mode)
