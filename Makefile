@@ -100,9 +100,13 @@ model: | $(VPY)
 
 # The message classes from proto/distcache.proto (never edited by hand;
 # tests/cluster/test_stubs.py fails when they are stale). Only the messages:
-# the service is wired in grpcpool.py, the one module that imports grpc.
+# the service is wired in distcache/cluster/, the one subpackage that imports
+# grpc. Generated as distcache/distcache.proto (the name the descriptor
+# registers), then placed in the cluster subpackage.
 proto: $(DEPS)
-	$(VPY) -m grpc_tools.protoc -Idistcache=proto --python_out=. --pyi_out=. proto/distcache.proto
+	rm -rf build/proto && mkdir -p build/proto
+	$(VPY) -m grpc_tools.protoc -Idistcache=proto --python_out=build/proto --pyi_out=build/proto proto/distcache.proto
+	cp build/proto/distcache/distcache_pb2.py build/proto/distcache/distcache_pb2.pyi distcache/cluster/
 
 lint: $(DEPS)
 	$(VPY) -m pip install -q ruff

@@ -11,7 +11,7 @@ Everything is measured in this run, in this process, against one
 - local hit: `await g.aget(k)` in a loop inside a coroutine against `g.get(k)`
   in a plain loop, over the same cached key of a group without peers. The
   two alternate within each round (the order rotates) and the figure is the
-  median over rounds of the ratio within a round, as demo.measure_hit_path.
+  median over rounds of the ratio within a round, as experiments.measure_hit_path.
 - remote: this process is a node (a GRPCPool serving on 127.0.0.1, replicas
   1) and its group forwards each key to its owner, the subprocess, whose
   cache holds it; the keys are the subprocess's, 100-byte values, no hot
@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import distcache
+from distcache.cluster.pool import AsyncClient, Client, GRPCPool
 from distcache.group import _reset_groups
-from distcache.grpcpool import AsyncClient, Client, GRPCPool
 from distcache.sqlite_getter import create_table
 
 from .cluster import Procs, free_port

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     import pymemcache.client.base
     import redis
 
-    from distcache.grpcpool import connect
+    from distcache.cluster.pool import connect
     from distcache.sqlite_getter import create_table
 
     procs = Procs()
@@ -309,7 +309,7 @@ def hot_hit_ratio(rounds: int, number: int) -> tuple[float, float, float]:
 
 
 def _owners(nodes: list[str], key: str) -> list[str]:
-    from distcache.hashring import HashRing
+    from distcache.cluster.hashring import HashRing
 
     return HashRing(nodes).get_n(key, 2)
 

@@ -535,9 +535,9 @@ def _commit(implementation: str) -> str:
     if not head:
         return "unknown"
     paths = (
-        ["csrc", "distcache/_core.pyx", "distcache/_core.pxd", "setup.py"]
+        ["csrc", "distcache/_core*", "setup.py"]
         if implementation == "c"
-        else ["distcache/_pycore.py"]
+        else ["distcache/_pycore*"]
     )
     dirty = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
     return head + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else "")

@@ -28,7 +28,7 @@ from typing import Any
 
 import distcache
 from distcache.group import _reset_groups
-from distcache.metrics import start_metrics_server
+from distcache.monitoring.server import start_metrics_server
 
 KEYS = [f"key:{i:06d}" for i in range(1000)]
 VALUE = b"v" * 100
@@ -98,7 +98,7 @@ def hit_overhead(rounds: int, phase: float) -> dict[str, Any]:
 
 def scrape_time(scrapes: int) -> dict[str, Any]:
     """Wall time of /metrics and /stats of a node with 10 groups and 3 live peers."""
-    from distcache.grpcpool import GRPCPool
+    from distcache.cluster.pool import GRPCPool
 
     _reset_groups()
     peers = [GRPCPool("127.0.0.1:0") for _ in range(3)]

@@ -10,7 +10,7 @@
  * compare-and-swap before an entry is linked, so `nbytes <= max_bytes` holds
  * at every instant, for any number of threads.
  *
- * docs/internals.md is the contract; distcache/_pycore.py implements the same.
+ * docs/internals.md is the contract; distcache/_pycore/ implements the same.
  */
 #ifndef DC_LRU_H
 #define DC_LRU_H

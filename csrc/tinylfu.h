@@ -17,7 +17,7 @@
  *
  * Counters are read and written with relaxed atomics: a race may lose an
  * increment, which an estimate tolerates; memory is never torn.
- * docs/internals.md gives the exact positions; distcache/_pycore.py
+ * docs/internals.md gives the exact positions; distcache/_pycore/
  * computes the same ones.
  */
 #ifndef DC_TINYLFU_H

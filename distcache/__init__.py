@@ -1,20 +1,16 @@
 """distcache: a distributed cache in the groupcache family, with a C hot path.
 
 The local core (LRUCache, BloomFilter, CountMinSketch, FNV hashes) comes from
-the C extension ``distcache._core``; ``DISTCACHE_PURE_PYTHON=1`` selects the
-pure-Python twin ``distcache._pycore`` instead (msgpack and multidict do the
-same), and so does a missing extension.
+the C extension ``distcache._core``, or from its pure-Python twin
+``distcache._pycore`` (``_backend.py`` says when). docs/internals.md maps the
+package.
 """
 
-import os as _os
-
-if _os.environ.get("DISTCACHE_PURE_PYTHON", "") not in ("", "0"):
-    from . import _pycore as _impl
-else:
-    try:
-        from . import _core as _impl
-    except ImportError:  # no compiled extension: run on the twin
-        from . import _pycore as _impl
+from ._backend import core as _impl
+from ._version import __version__
+from .cached import cached
+from .group import Group, NotFound, Peer, PeerPicker, get_group, new_group
+from .singleflight import SingleFlight
 
 LRUCache = _impl.LRUCache
 BloomFilter = _impl.BloomFilter
@@ -25,12 +21,6 @@ fnv64a = _impl.fnv64a
 ENTRY_OVERHEAD: int = _impl.ENTRY_OVERHEAD
 MAX_KEY_LEN: int = _impl.MAX_KEY_LEN
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
-
-from .cached import cached  # noqa: E402
-from .group import Group, NotFound, Peer, PeerPicker, get_group, new_group  # noqa: E402
-from .singleflight import SingleFlight  # noqa: E402
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ENTRY_OVERHEAD",
@@ -44,6 +34,7 @@ __all__ = [
     "Peer",
     "PeerPicker",
     "SingleFlight",
+    "__version__",
     "cached",
     "get_group",
     "new_group",

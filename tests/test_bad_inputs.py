@@ -35,10 +35,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from distcache import distcache_pb2 as pb
-from distcache.__main__ import main
+from distcache.cli import main
+from distcache.cluster import distcache_pb2 as pb
 from distcache.group import NotFound, _reset_groups, all_groups, new_group
-from distcache.metrics import MetricsServer, start_metrics_server
+from distcache.monitoring.server import MetricsServer, start_metrics_server
 
 from .cluster.nodes import ROOT, Node, free_port, make_source
 
@@ -799,7 +799,7 @@ def test_a_stalled_client_does_not_stop_the_others(metrics_server: MetricsServer
 # Each row is a command line with one bad flag value and the line that must
 # name the problem: exit status 2, and on stderr that line alone (a startup
 # error of `serve`) or argparse's usage followed by it (a value the parser
-# refuses). The rows run in this process through distcache.__main__.main, in a
+# refuses). The rows run in this process through distcache.cli.main, in a
 # thread with a watchdog (a command that wrongly starts serving would block);
 # a few run as `python -m distcache` where the process's behaviour is the
 # point.

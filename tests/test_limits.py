@@ -21,10 +21,10 @@ from types import ModuleType
 import grpc
 import pytest
 
-from distcache import distcache_pb2 as pb
+from distcache.cluster import distcache_pb2 as pb
+from distcache.cluster.pool import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE
 from distcache.group import _reset_groups, new_group
-from distcache.grpcpool import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE
-from distcache.metrics import start_metrics_server
+from distcache.monitoring.server import start_metrics_server
 
 from .cluster.nodes import Node, free_port, make_source
 

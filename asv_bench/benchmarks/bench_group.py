@@ -81,7 +81,7 @@ class Hits:
 
 def track_group_get_over_lrucache_get() -> float:
     """Median of paired rounds: Group.get hit / LRUCache.get hit (issue 8: <= 1.1)."""
-    from distcache.demo import measure_hit_path
+    from asv_bench.experiments import measure_hit_path
 
     return measure_hit_path(rounds=11, number=100_000, out=io.StringIO())["ratio"]
 

@@ -47,7 +47,7 @@ def generate_stubs(out: Path) -> tuple[ModuleType, ModuleType]:
     """(messages, service stubs): the stubs generated into out from the .proto, as any
     client would; the messages are the package's, generated from the same file
     (protobuf allows one definition of distcache.GetRequest per process)."""
-    from distcache import distcache_pb2
+    from distcache.cluster import distcache_pb2
 
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",

@@ -22,8 +22,15 @@ import grpc
 import pytest
 
 from distcache import NotFound
-from distcache.grpcpool import AsyncClient, GRPCPool, PeerDown, TLSConfig, connect, connect_async
-from distcache.hashring import HashRing
+from distcache.cluster.hashring import HashRing
+from distcache.cluster.pool import (
+    AsyncClient,
+    GRPCPool,
+    PeerDown,
+    TLSConfig,
+    connect,
+    connect_async,
+)
 from distcache.peers import AsyncPeer
 
 from .nodes import Cluster, Node, free_port, make_source

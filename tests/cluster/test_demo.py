@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 
-from distcache.clusterdemo import ClusterDemoConfig, print_cluster_report, run_cluster_demo
+from distcache.cli.clusterdemo import ClusterDemoConfig, print_cluster_report, run_cluster_demo
 
 
 def _children() -> set[int]:

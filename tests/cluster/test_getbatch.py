@@ -1,4 +1,4 @@
-"""Coalesced remote gets (distcache/getbatch.py) against a real gRPC server in this process.
+"""Coalesced remote gets (distcache/cluster/getbatch.py) against a real gRPC server in this process.
 
 The gets one event loop makes of one group in one turn go as one GetMany;
 each caller still gets its own key's value, NotFound or getter error. The
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from distcache.cluster.pool import MAX_MESSAGE, AsyncClient, GRPCPool
 from distcache.group import NotFound, _reset_groups, new_group
-from distcache.grpcpool import MAX_MESSAGE, AsyncClient, GRPCPool
 
 from .nodes import free_port
 

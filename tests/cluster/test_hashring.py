@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from distcache.hashring import HashRing, ring_point
+from distcache.cluster.hashring import HashRing, ring_point
 
 NODES = ["127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003"]
 KEYS = [f"user:{i}" for i in range(100_000)]
@@ -44,7 +44,7 @@ def test_replicas_are_distinct_and_ordered() -> None:
 
 
 def test_placement_is_the_same_in_another_process() -> None:
-    code = ("from distcache.hashring import HashRing; "
+    code = ("from distcache.cluster.hashring import HashRing; "
             f"r = HashRing({NODES!r}); print([r.get_n(f'user:{{i}}', 2) for i in range(200)])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout

@@ -248,7 +248,7 @@ def node_stats(node: Node) -> dict[str, int]:
 
 
 def test_replica_pushes_and_a_restarted_node_is_used_again(db: Path, client_stubs) -> None:
-    from distcache.hashring import HashRing
+    from distcache.cluster.hashring import HashRing
 
     pb, _ = client_stubs
     c = Cluster(db, 3)

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from distcache import distcache_pb2 as pb
+from distcache.cluster import distcache_pb2 as pb
+from distcache.cluster.pool import GRPCPool, connect
 from distcache.group import NotFound, _reset_groups, new_group
-from distcache.grpcpool import GRPCPool, connect
 
 from .nodes import free_port
 

@@ -17,12 +17,12 @@ def test_committed_stubs_are_fresh(tmp_path: Path) -> None:
     )
     for name in ("distcache_pb2.py", "distcache_pb2.pyi"):
         fresh = (tmp_path / "distcache" / name).read_bytes()
-        committed = (ROOT / "distcache" / name).read_bytes()
-        assert fresh == committed, f"distcache/{name} is stale: run `make proto`"
+        committed = (ROOT / "distcache" / "cluster" / name).read_bytes()
+        assert fresh == committed, f"distcache/cluster/{name} is stale: run `make proto`"
 
 
 def test_the_original_fields_keep_their_numbers() -> None:
-    from distcache import distcache_pb2 as pb
+    from distcache.cluster import distcache_pb2 as pb
 
     def numbers(message: type) -> dict[str, int]:
         return {f.name: f.number for f in message.DESCRIPTOR.fields}

@@ -3,10 +3,10 @@
 Each input is an argv (raw bytes split at NUL and decoded as the OS decodes
 argv, or a list assembled from the options of `distcache demo` and
 `distcache serve`, their values and fuzzed text), given to the real parser
-(distcache.__main__.build_parser) in this process. It must end in a
+(distcache.cli.build_parser) in this process. It must end in a
 namespace, in argparse's exit 2 with its ``error:`` message (or exit 0 for
 --help). A `serve` namespace then goes through what `distcache serve` does
-with its strings before it starts anything (distcache/serve.py): the
+with its strings before it starts anything (distcache/cli/serve.py): the
 NAME:SIZE groups and parse_size, the sqlite:PATH:TABLE loader (opening a
 real database read-only when named), --peers-dns, the --addr check and the
 pool from --peers, each of which may only succeed or raise StartupError with
@@ -34,7 +34,7 @@ from typing import Any
 import atheris
 
 from distcache import serve
-from distcache.__main__ import build_parser, parse_size
+from distcache.cli import build_parser, parse_size
 
 _DB_DIR = tempfile.TemporaryDirectory(prefix="distcache-fuzz-cli-")
 DB = os.path.join(_DB_DIR.name, "source.db")

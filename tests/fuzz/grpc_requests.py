@@ -30,9 +30,9 @@ from typing import Any
 import atheris
 import grpc
 
-from distcache import distcache_pb2 as pb
+from distcache.cluster import distcache_pb2 as pb
+from distcache.cluster.pool import SERVICE, GRPCPool
 from distcache.group import NotFound, get_group, new_group
-from distcache.grpcpool import SERVICE, GRPCPool
 
 GROUP = "fuzz-grpc"
 TOKEN = "fuzz-token"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import distcache.demo
-from distcache.__main__ import main, parse_size
-from distcache.demo import DemoConfig, _fixed_stream, run_demo
+import distcache.cli.demo
+from distcache.cli import main, parse_size
+from distcache.cli.demo import DemoConfig, _fixed_stream, run_demo
 from distcache.group import NotFound
 from distcache.sqlite_getter import SQLiteGetter, create_table
 
@@ -83,8 +83,8 @@ def test_demo_admission_knob(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append(cfg.extra["admission"])
         return {}
 
-    monkeypatch.setattr(distcache.demo, "run_demo", report)
-    monkeypatch.setattr(distcache.demo, "print_report", lambda report: None)
+    monkeypatch.setattr(distcache.cli.demo, "run_demo", report)
+    monkeypatch.setattr(distcache.cli.demo, "print_report", lambda report: None)
     assert main(["demo", "--local", "--no-progress"]) == 0
     assert main(["demo", "--local", "--no-progress", "--admission", "none"]) == 0
     assert seen == ["tinylfu", None]

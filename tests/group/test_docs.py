@@ -11,7 +11,7 @@ import pytest
 
 import distcache
 from distcache import group
-from distcache.demo import DemoConfig, _fixed_stream
+from distcache.cli.demo import DemoConfig, _fixed_stream
 
 USAGE = Path(__file__).resolve().parents[2] / "docs" / "usage.md"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from distcache.groupstats import GroupCounters
-from distcache.hotkeys import HotKeys
+from distcache.group.hotkeys import HotKeys
+from distcache.group.stats import GroupCounters
 
 
 class Estimate:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from distcache.latency import NBUCKETS, LatencyHistogram, bucket_bounds, bucket_of
+from distcache.group.latency import NBUCKETS, LatencyHistogram, bucket_bounds, bucket_of
 
 
 def test_every_duration_falls_inside_its_bucket() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from distcache.negative import NegativeCache
+from distcache.group.negative import NegativeCache
 
 from .fakes import FakeClock
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from distcache.writefence import WriteFence
+from distcache.group.writefence import WriteFence
 
 
 def test_a_write_makes_an_older_ticket_stale() -> None:

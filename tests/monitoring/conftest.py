@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from distcache.group import _reset_groups
-from distcache.metrics import MetricsServer, start_metrics_server
+from distcache.monitoring.server import MetricsServer, start_metrics_server
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import distcache
-from distcache.metrics import start_metrics_server
-from distcache.statusserver import parse_addr
+from distcache.monitoring.http import parse_addr
+from distcache.monitoring.server import start_metrics_server
 
 from .conftest import fetch, fetch_json
 

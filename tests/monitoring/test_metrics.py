@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import distcache
-from distcache.metrics import enable_metrics
+from distcache.monitoring.prometheus import enable_metrics
 from distcache.peers import NotFound
 
 from .conftest import fetch

@@ -1,4 +1,4 @@
-"""/stats: the document nodestats.py declares, with figures that follow the traffic."""
+"""/stats: the document monitoring/schema.py declares, with figures that follow the traffic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import time
 import pytest
 
 import distcache
-from distcache.nodestats import GroupStats, History, NodeInfo, NodeStats, Sampler
+from distcache.monitoring.sampler import Sampler
+from distcache.monitoring.schema import GroupStats, History, NodeInfo, NodeStats
 from distcache.peers import NotFound
 
 from .conftest import fetch_json

@@ -23,7 +23,7 @@ import pytest
 
 import distcache
 from distcache.group import Group
-from distcache.metrics import MetricsServer, start_metrics_server
+from distcache.monitoring.server import MetricsServer, start_metrics_server
 
 from .browser import browser_fixture, console_problems  # noqa: F401  (the browser fixture)
 
@@ -33,7 +33,8 @@ HOSTILE_KEYS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "
 
 
 def html_text() -> str:
-    return resources.files("distcache").joinpath("status.html").read_text(encoding="utf-8")
+    page = resources.files("distcache.monitoring").joinpath("status.html")
+    return page.read_text(encoding="utf-8")
 
 
 @dataclasses.dataclass

@@ -54,7 +54,7 @@ from typing import Any
 
 import grpc
 
-from distcache.hashring import HashRing
+from distcache.cluster.hashring import HashRing
 from distcache.sqlite_getter import create_table
 from tests.cluster.nodes import ROOT, Node, free_port, generate_stubs, make_source
 

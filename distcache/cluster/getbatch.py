@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from .peers import NotFound
+from ..peers import NotFound
 
 __all__ = ["MAX_BATCH", "GetBatcher"]
 

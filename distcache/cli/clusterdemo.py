@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..group.latency import NBUCKETS, bucket_of, percentiles
+from ..peers import NotFound
+from ..sqlite_getter import create_table
 from .demo import _row_value, zipf_cum_weights
-from .latency import NBUCKETS, bucket_of, percentiles
-from .peers import NotFound
-from .sqlite_getter import create_table
 
 __all__ = ["ClusterDemoConfig", "print_cluster_report", "run_cluster_demo"]
 
@@ -146,7 +146,7 @@ class _Reader(threading.Thread):
 
 def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[str, Any]:
     """Runs the demo; returns its report. Every process it starts is stopped."""
-    from .grpcpool import connect
+    from ..cluster import connect
 
     err = sys.stderr if err is None else err
     with tempfile.TemporaryDirectory(prefix="distcache-demo-") as tmp:

@@ -30,18 +30,18 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
-from . import _impl as _default_core  # the core distcache/__init__.py picked
+from .._backend import core as _default_core  # the C core, or the twin
+from .._contract import check_max_bytes, check_ttl, key_bytes, value_view
+from ..peers import Getter, NotFound, Peer, PeerPicker, Placement
+from ..singleflight import SingleFlight
 from . import offload
-from ._contract import check_max_bytes, check_ttl, key_bytes, value_view
 from .functiontable import FunctionTable
-from .groupstats import GroupCounters
 from .hotkeys import HotKeys
 from .latency import LatencyHistogram, summary_of
 from .negative import NegativeCache
-from .peers import Getter, NotFound, Peer, PeerPicker, Placement
 from .refresh import Refresher
 from .replicapush import ReplicaPusher
-from .singleflight import SingleFlight
+from .stats import GroupCounters
 from .writefence import WriteFence
 
 __all__ = [
@@ -61,8 +61,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # otherwise. On Zipf traces of 1M requests over 100k keys, TinyLFU hit
 # 0.309 vs 0.204 (alpha 0.8, budget 1% of the keys), 0.547 vs 0.466 (0.8,
 # 10%), 0.578 vs 0.488 (0.99, 1%), 0.767 vs 0.722 (0.99, 10%), for a hit
-# 1.06-1.12x as costly as a plain one: distcache.demo.admission_experiment()
-# and measure_hit_path(), quoted in docs/usage.md.
+# 1.06-1.12x as costly as a plain one: asv_bench/experiments.py's
+# admission_experiment() and measure_hit_path(), quoted in docs/usage.md.
 DEFAULT_ADMISSION = "tinylfu"
 
 # A halving of the main cache's sketch is looked for on every stats() and
@@ -340,7 +340,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
     # wait for each other. A Group that held its hit path as an attribute and
     # bound its get to it measured 1.4x LRUCache.get instead of 1.05x: Python
     # dispatches a method found on an instance's dict ~20 ns slower than one
-    # of a C type (demo.measure_hit_path). For the same reason a group keeps
+    # of a C type (asv_bench/experiments.py's measure_hit_path). For the same reason a group keeps
     # fewer than 30 attributes of its own: past CPython's 30 shared keys an
     # instance dict is materialised and a hit measured 1.4x again (the
     # hot-key tracker and the counters are one attribute each).

@@ -1,8 +1,8 @@
 """The monitoring HTTP server: /metrics, /stats, /status and /health.
 
 The standard library's threading HTTP server; what each page says is handed
-in as callables (metrics.py renders /metrics, the one module that imports
-prometheus_client), so this module only routes, binds and answers bad
+in as callables (server.py renders /metrics through prometheus_client), so
+this module only routes, binds and answers bad
 requests: unknown paths 404, methods other than GET and HEAD 405. It binds
 127.0.0.1 unless told another host.
 """

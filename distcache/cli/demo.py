@@ -5,39 +5,31 @@ it, drives reads from a few threads with a progress bar on stderr, and prints
 what the cache saved: requests, hit rate, getter loads vs requests,
 singleflight deduplications, negative hits and latency percentiles.
 
-``loads_experiment()`` is the measurement of issue 3: Zipf(1.0) over 1,000
-keys, 10,000 requests, a getter that sleeps 1 ms; how many requests reach the
-getter. ``admission_experiment()`` compares the hit ratio of groups with and
-without TinyLFU admission; ``measure_hit_path()`` times a ``Group.get`` hit
-against a bare ``LRUCache.get``. docs/usage.md quotes all three.
+The measurements that docs/usage.md and docs/optimization.md quote (how many
+requests reach the getter, admission's hit ratios, a hit's cost) run on this
+demo from asv_bench/experiments.py.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import random
 import sys
 import tempfile
 import threading
 import time
-import timeit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .group import Group, NotFound, new_group
-from .latency import NBUCKETS, bucket_of, percentiles
-from .sqlite_getter import SQLiteGetter, create_table
+from ..group import Group, NotFound, new_group
+from ..group.latency import NBUCKETS, bucket_of, percentiles
+from ..sqlite_getter import SQLiteGetter, create_table
 
 __all__ = [
     "DemoConfig",
-    "admission_experiment",
-    "loads_experiment",
-    "measure_hit_path",
     "print_report",
     "run_demo",
-    "zipf_trace",
 ]
 
 _BLOCK = 4096  # keys drawn per call of the sampler
@@ -266,148 +258,3 @@ def print_report(report: dict[str, Any], out: TextIO | None = None) -> None:
     for name, value, note in lines:
         out.write(f"  {name:<14} {value:>24}   {note}\n".rstrip() + "\n")
     out.flush()
-
-
-def loads_experiment(
-    *, threads: int = 8, seed: int = 1, progress: bool = False, out: TextIO | None = None
-) -> dict[str, Any]:
-    """Issue 3's measurement: getter calls / requests for 10,000 Zipf(1.0) gets over 1,000 keys."""
-    cfg = DemoConfig(
-        rows=1000,
-        zipf=1.0,
-        threads=threads,
-        requests=10_000,
-        delay=0.001,
-        absent=0.0,
-        seed=seed,
-        progress=progress,
-        group_name="loads_experiment",
-    )
-    out = sys.stdout if out is None else out
-    report = run_demo(cfg)
-    print_report(report, out)
-    st = report["stats"]
-    out.write(
-        f"getter calls / requests = {st['getter_loads']:,} / {report['requests']:,} = "
-        f"{st['getter_loads'] / report['requests']:.4f}\n"
-    )
-    return report
-
-
-def zipf_trace(n_keys: int, alpha: float, n: int, seed: int = 1) -> list[int]:
-    """n key ranks drawn from Zipf(alpha) over n_keys, shuffled so rank is not key order."""
-    rng = random.Random(seed)
-    cum = zipf_cum_weights(n_keys, alpha)
-    total = cum[-1]
-    perm = list(range(n_keys))
-    rng.shuffle(perm)
-    return [perm[bisect.bisect_left(cum, rng.random() * total)] for _ in range(n)]
-
-
-def admission_experiment(
-    *,
-    keys: int = 100_000,
-    requests: int = 1_000_000,
-    alphas: tuple[float, ...] = (0.8, 0.99),
-    budgets: tuple[float, ...] = (0.01, 0.1),
-    value_bytes: int = 100,
-    out: TextIO | None = None,
-) -> list[dict[str, Any]]:
-    """Hit ratio of a group with admission="tinylfu" and with None on the same Zipf traces.
-
-    The budget is a share of the keys: budget * keys entries of a 16-byte key,
-    the value and ENTRY_OVERHEAD. Each miss is one getter load; the hit ratio
-    is the share of requests that no load answered.
-    """
-    import distcache
-
-    out = sys.stdout if out is None else out
-    value = b"v" * value_bytes
-    names = [f"key-{k:012d}" for k in range(keys)]
-    entry = 16 + value_bytes + distcache.ENTRY_OVERHEAD
-    rows: list[dict[str, Any]] = []
-    for alpha in alphas:
-        trace = [names[k] for k in zipf_trace(keys, alpha, requests)]
-        for budget in budgets:
-            row: dict[str, Any] = {"alpha": alpha, "budget": budget}
-            for admission in (None, "tinylfu"):
-                group = new_group(
-                    "admission_experiment",
-                    int(budget * keys) * entry,
-                    lambda key: value,
-                    admission=admission,
-                    negative_ttl=0,
-                )
-                try:
-                    get = group.get
-                    for key in trace:
-                        get(key)
-                    st = group.stats()
-                finally:
-                    group.close()
-                row[admission or "plain"] = st["hit_rate"]
-            rows.append(row)
-            out.write(
-                f"alpha {alpha:g}, budget {budget:.0%} of {keys:,} keys: "
-                f"plain {row['plain']:.3f}, tinylfu {row['tinylfu']:.3f}\n"
-            )
-            out.flush()
-    return rows
-
-
-def measure_hit_path(
-    *, rounds: int = 31, number: int = 200_000, out: TextIO | None = None
-) -> dict[str, float]:
-    """Time a hit of Group.get against a bare LRUCache.get of the same core, interleaved.
-
-    Each round times, in a rotating order, `number` hits of a plain LRUCache,
-    of an LRUCache with the group's admission policy, and of a group. The
-    ratio is taken per round (the three ran within the same ~50 ms, so they
-    shared the machine's load) and its median reported, beside the ratio of
-    the per-call minima over all rounds. Returns ns per call and the ratios.
-    """
-    import distcache
-
-    out = sys.stdout if out is None else out
-    value = b"v" * 100
-    plain = distcache.LRUCache(1 << 20)
-    group = new_group("hit_path_benchmark", 1 << 20, bytes)
-    same = distcache.LRUCache(1 << 20, admission=group.admission, track_frequency=True)
-    try:
-        for target in (plain, same, group):
-            target.set("user:42", value)
-        statements = {
-            "plain": "plain.get(key)",
-            "same": "same.get(key)",
-            "group": "group.get(key)",
-        }
-        env = {"plain": plain, "same": same, "group": group, "key": "user:42"}
-        times: dict[str, list[float]] = {name: [] for name in statements}
-        order = list(statements)
-        for r in range(rounds):
-            for name in order[r % 3 :] + order[: r % 3]:
-                seconds = timeit.timeit(statements[name], globals=env, number=number)
-                times[name].append(seconds / number * 1e9)
-    finally:
-        group.close()
-    paired = sorted(g / p for g, p in zip(times["group"], times["plain"], strict=True))
-    paired_same = sorted(g / s for g, s in zip(times["group"], times["same"], strict=True))
-    result = {
-        "lru_ns": min(times["plain"]),
-        "lru_admission_ns": min(times["same"]),
-        "group_ns": min(times["group"]),
-        "ratio": paired[len(paired) // 2],
-        "ratio_of_minima": min(times["group"]) / min(times["plain"]),
-        "ratio_same_policy": paired_same[len(paired_same) // 2],
-    }
-    out.write(
-        f"core {distcache.IMPLEMENTATION}, {rounds} rounds of {number:,} hits (min ns per call): "
-        f"LRUCache.get {result['lru_ns']:.1f} ns, "
-        f"LRUCache(admission={group.admission!r}).get {result['lru_admission_ns']:.1f} ns, "
-        f"Group.get {result['group_ns']:.1f} ns\n"
-        f"Group.get / LRUCache.get: median of paired rounds {result['ratio']:.2f} "
-        f"(spread {paired[0]:.2f}-{paired[-1]:.2f}), ratio of minima "
-        f"{result['ratio_of_minima']:.2f}; "
-        f"over the same policy {result['ratio_same_policy']:.2f}\n"
-    )
-    return result

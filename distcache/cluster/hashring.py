@@ -6,8 +6,8 @@ belongs to the first point clockwise from its hash, and its n replicas to the
 first n distinct nodes met from there. Points are FNV-1a (never Python's
 hash(), which differs between processes) followed by murmur3's fmix32
 finalizer: FNV-1a alone leaves near-identical names like "host:8001#17" in
-clusters (SPEC 3.2), and with the finalizer 100k keys over 3 nodes land
-within a few percent of a third each (tests/group/test_hashring.py).
+clusters, and with the finalizer 100k keys over 3 nodes land
+within a few percent of a third each (tests/cluster/test_hashring.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import bisect
 import threading
 from collections.abc import Iterable
 
-from . import fnv32a
+from .._backend import core
+
+_fnv32a = core.fnv32a  # C or twin: the same points either way
 
 __all__ = ["HashRing", "ring_point"]
 
@@ -32,7 +34,7 @@ def _fmix32(h: int) -> int:
 
 def ring_point(data: str | bytes) -> int:
     """The ring position of a key or of a virtual node name."""
-    return _fmix32(fnv32a(data))
+    return _fmix32(_fnv32a(data))
 
 
 class HashRing:

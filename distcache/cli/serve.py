@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .statusserver import port_number
+from ..monitoring.http import port_number
 
 __all__ = ["add_arguments", "run"]
 
@@ -70,7 +70,7 @@ def _groups(specs: list[str], parse_size: Any) -> list[tuple[str, int]]:
 
 
 def _loader(spec: str, delay_ms: float = 0.0) -> Any:
-    from .sqlite_getter import SQLiteGetter
+    from ..sqlite_getter import SQLiteGetter
 
     # nan or inf would start a node whose every load fails (time.sleep refuses them).
     if not 0.0 <= delay_ms < float("inf"):
@@ -96,7 +96,7 @@ def _read(path: str | None, what: str) -> bytes | None:
 
 
 def _pool(args: argparse.Namespace) -> Any:
-    from .grpcpool import GRPCPool, TLSConfig
+    from ..cluster import GRPCPool, TLSConfig
 
     token = args.token
     if token is not None and not token.strip():
@@ -145,7 +145,7 @@ def _one_line(text: str) -> str:
 def _dns(args: argparse.Namespace, pool: Any) -> Any:
     if args.peers_dns is None:
         return None
-    from .membership import DNSMembership
+    from ..cluster.membership import DNSMembership
 
     name, sep, text = args.peers_dns.rpartition(":")
     port = port_number(text)
@@ -157,7 +157,7 @@ def _dns(args: argparse.Namespace, pool: Any) -> Any:
 def _metrics(addr: str | None) -> Any:
     if addr is None:
         return None
-    from .metrics import start_metrics_server
+    from ..monitoring.server import start_metrics_server
 
     try:
         return start_metrics_server(addr)
@@ -188,7 +188,7 @@ def _check_free(addr: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs one node until SIGTERM or SIGINT; 2 on a startup error."""
-    from .group import new_group
+    from ..group import new_group
 
     try:
         groups = _groups(args.group, args.parse_size)
