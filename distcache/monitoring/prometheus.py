@@ -5,8 +5,8 @@ counters (the C hit path's among them) and the pools' peer states when
 Prometheus scrapes, so a get never touches a prometheus object.
 ``enable_metrics()`` adds the collector to prometheus_client's default
 registry (beside its process and platform collectors), for an application
-that already serves that registry; ``start_metrics_server()`` serves it at /metrics with /stats, /status and
-/health beside it (server.py).
+that already serves that registry; ``start_metrics_server()`` (server.py)
+serves it at /metrics with /stats, /status and /health beside it.
 """
 
 from __future__ import annotations
