@@ -537,7 +537,7 @@ def _commit(implementation: str) -> str:
     paths = (
         ["csrc", "distcache/_core.pyx", "distcache/_core.pxd", "setup.py"]
         if implementation == "c"
-        else ["distcache/_pycore.py"]
+        else ["distcache/_pycore"]
     )
     dirty = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
     return head + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else "")
