@@ -55,7 +55,7 @@ MEMO = CONTENDERS[1]
 # memo= of the memo contender: every key's result kept decoded.
 MEMO_SIZE = 4 * len(KEYS)
 
-# Issue 11: a JSON @cached hit within 2x of each of these, same run; both
+# The target: a JSON @cached hit within 2x of each of these, same run; both
 # the default (a new object per call) and memo= (one shared object, as the
 # other two hand out). (target, numerator, denominator, bound).
 TARGETS: tuple[tuple[str, str, str, float], ...] = (

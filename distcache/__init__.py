@@ -8,7 +8,7 @@ package.
 
 from ._backend import core as _impl
 from ._version import __version__
-from .cached import cached
+from .decorator import cached
 from .group import Group, NotFound, Peer, PeerPicker, get_group, new_group
 from .singleflight import SingleFlight
 

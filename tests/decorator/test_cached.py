@@ -29,12 +29,12 @@ from hypothesis import strategies as st
 
 import distcache
 from distcache import NotFound, cached, new_group
-from distcache.cached import _CallsInProgress
+from distcache.decorator import _CallsInProgress
 from distcache.group import _reset_groups
 from tests.group.fakes import FakeClock, FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = __name__  # "tests.api.test_cached": the module part of every key below
+HERE = __name__  # "tests.decorator.test_cached": the module part of every key below
 WAIT = 30.0  # seconds any wait of these tests may last before it fails
 
 CALLS: list[tuple[str, tuple[Any, ...]]] = []
@@ -158,7 +158,7 @@ def test_argument_types_are_kept_apart(core: ModuleType) -> None:
 
 
 def test_kept_keys_are_bounded(core: ModuleType) -> None:
-    from distcache.cached import _KEPT_KEY_CHARS, _KEPT_KEYS
+    from distcache.callkeys import _KEPT_KEY_CHARS, _KEPT_KEYS
 
     f = cached(make_group(core))(echo)
     make_key = f.cache_key.__self__.make_key
@@ -205,7 +205,7 @@ def test_key_is_the_same_in_another_process() -> None:
     ]
     code = (
         "import distcache\n"
-        "from tests.api.test_cached import load_user, search\n"
+        "from tests.decorator.test_cached import load_user, search\n"
         "g = distcache.new_group('users', 1 << 20)\n"
         "f, s = distcache.cached(g)(load_user), distcache.cached(g)(search)\n"
         "print(f.cache_key(42)); print(f.cache_key('é', True))\n"
@@ -821,6 +821,16 @@ def test_a_key_function_key_is_computed_by_its_caller(cluster: FakeCluster) -> N
 
 
 # ------------------------------------------------------------------ types
+
+
+def test_the_module_is_not_shadowed_by_the_function() -> None:
+    # distcache re-exports the function cached; its module has another name,
+    # so importing the module by path gives the module.
+    import distcache.decorator as m
+
+    assert isinstance(m, ModuleType) and m.__name__ == "distcache.decorator"
+    assert m.cached is distcache.cached and callable(m.cached)
+    assert m.MAX_CALLS_IN_PROGRESS == 10_000  # the bound docs/async.md names
 
 
 def test_type_checkers_keep_the_signature(tmp_path: Path) -> None:

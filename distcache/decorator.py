@@ -11,9 +11,8 @@
 The decorated function becomes the group's getter (``group.functions``): a
 miss goes to the node that owns the key, and that node rebuilds the call
 from the key, runs it once for all concurrent callers and stores the
-serialized result. So the standard key must be decodable: it is the
-function's name, ``":"``, and the canonical JSON of the call's bound
-arguments (docs/async.md, "The @cached decorator", states the format).
+serialized result. The key's format, and its decoding back into a call,
+are ``distcache.callkeys``'s.
 
 A ``key=`` callable builds the key's rest itself; such a key cannot be
 decoded, so the node that calls the function computes it, from the
@@ -24,87 +23,24 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-import math
 import threading
 from collections.abc import Callable, Coroutine
-from json.encoder import encode_basestring
 from typing import Any, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from ._contract import check_ttl
+from .callkeys import CallKeys, function_name
 from .peers import NotFound
 from .serializers import Serializer, serializer_for, serializer_name
 from .singleflight import SingleFlight
 
-__all__ = ["AsyncCachedFunction", "CachedFunction", "cached"]
+__all__ = ["MAX_CALLS_IN_PROGRESS", "AsyncCachedFunction", "CachedFunction", "cached"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-# The canonical JSON of a call's arguments (the slow path; the fast path
-# below writes the same text by hand for calls of scalars).
-_KEY_JSON = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-# The byte limit of a cache key (the core's MAX_KEY_LEN). A str of at most a
-# quarter of it in characters is within it in UTF-8 bytes, so only longer
-# keys are encoded to be measured.
-_MAX_KEY_BYTES = 65535
-_SURELY_SHORT = _MAX_KEY_BYTES // 4
-
-# The keys of one-parameter calls kept per function (make_one_key): at most
-# this many, each of at most this many characters (about 0.3 MB at most).
-_KEPT_KEYS = 1024
-_KEPT_KEY_CHARS = 256
-
-# Bound of the table of key= calls in progress, per function: distinct keys
-# being computed at once in this process.
 MAX_CALLS_IN_PROGRESS = 10_000
-
-
-def _json_float(x: float) -> str:
-    if x != x or x in (math.inf, -math.inf):
-        raise ValueError("not finite")  # the slow path says why
-    return float.__repr__(x)
-
-
-# How each scalar of a key is written: exactly what _KEY_JSON writes for it
-# (tests/api/test_cached.py checks the two paths give one text).
-_SCALARS: dict[type, Callable[[Any], str]] = {
-    str: encode_basestring,
-    int: int.__repr__,
-    bool: lambda b: "true" if b else "false",
-    type(None): lambda _: "null",
-    float: _json_float,
-}
-
-_KEYABLE = "str, int, float, bool, None, and lists, tuples and str-keyed dicts of them"
-
-
-def _key_problem(value: Any) -> str | None:
-    """Why value cannot be part of a standard key, or None if it can."""
-    kind = type(value)
-    if kind in _SCALARS:
-        if kind is float and not math.isfinite(value):
-            return f"the float {value!r} (JSON has no NaN or infinity)"
-        return None
-    if kind is list or kind is tuple:
-        for item in value:
-            problem = _key_problem(item)
-            if problem is not None:
-                return problem
-        return None
-    if kind is dict:
-        for k, item in value.items():
-            if type(k) is not str:
-                return f"a dict key of type {type(k).__name__} (JSON object keys are str)"
-            problem = _key_problem(item)
-            if problem is not None:
-                return problem
-        return None
-    return f"a {kind.__qualname__}"
+"""Bound of a key= function's table of calls in progress: distinct keys at once, per process."""
 
 
 class CachedFunction(Protocol[P, R]):
@@ -215,7 +151,7 @@ def cached(
     def decorate(func: Callable[..., Any]) -> Any:
         if not callable(func):
             raise TypeError(f"@cached decorates a function, not {type(func).__name__}")
-        fname = name if name is not None else _function_name(func)
+        fname = name if name is not None else function_name(func)
         is_async = inspect.iscoroutinefunction(func)
         spec = _Spec(fname, func, group, codec, ttl, key, memo)
         functions.register(fname, spec.loader(is_async), is_async=is_async, ttl=ttl)
@@ -223,7 +159,7 @@ def cached(
         functools.update_wrapper(wrapper, func)
         wrapper.group = group  # type: ignore[attr-defined]
         wrapper.serializer = codec  # type: ignore[attr-defined]
-        wrapper.cache_key = spec.cache_key  # type: ignore[attr-defined]
+        wrapper.cache_key = spec.keys.cache_key  # type: ignore[attr-defined]
         wrapper.cache_invalidate = (  # type: ignore[attr-defined]
             spec.acache_invalidate if is_async else spec.cache_invalidate
         )
@@ -232,28 +168,8 @@ def cached(
     return decorate
 
 
-def _function_name(func: Callable[..., Any]) -> str:
-    """module.qualname of func; ValueError when that is not one name across processes."""
-    module = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None)
-    if not isinstance(module, str) or not isinstance(qualname, str):
-        raise ValueError(f"@cached cannot name {func!r}: pass name=")
-    fname = f"{module}.{qualname}"
-    if "<" in fname:
-        # "f.<locals>.g" is shared by every g a call of f makes (with other
-        # closures: their results would be served for each other), and every
-        # lambda of a module is "<lambda>".
-        raise ValueError(
-            f"@cached function {fname} is defined inside a function or is a lambda, so its "
-            f"name is not one function's: pass name='...' (unique in the group)"
-        )
-    if ":" in fname:
-        raise ValueError(f"@cached function name {fname!r} contains ':': pass name=")
-    return fname
-
-
 class _Spec:
-    """One decorated function: its keys, its loader, and the wrappers around it."""
+    """One decorated function: its group, serializer, ttl and memo, its loader and wrappers."""
 
     def __init__(
         self,
@@ -271,169 +187,14 @@ class _Spec:
         self.codec = codec
         self.codec_name = serializer_name(codec)
         self.ttl = ttl
-        self.prefix = name + ":"
-        self.signature = inspect.signature(func)
-        self.key_fn = key
-        self.make_key = self._argument_key() if key is None else self._custom_key(key)
+        self.keys = CallKeys(name, inspect.signature(func), key)
+        self.make_key = self.keys.make_key
         # key= calls only: their arguments by key while they run, for the loader.
         self.calls = _CallsInProgress(name) if key is not None else None
         # key= calls only: computed here when the key's owner could not (a
         # peer has none of this node's calls in progress).
         self.flight: SingleFlight[bytes] = SingleFlight()
         self.decode = self._decoder(memo)
-
-    # ----------------------------------------------------------------- keys
-
-    def _argument_key(self) -> Callable[[tuple[Any, ...], dict[str, Any]], str]:
-        """make_key for the standard key: prefix + canonical JSON of the bound arguments."""
-        params = list(self.signature.parameters.values())
-        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        # The fast path takes calls that give every parameter positionally, as
-        # scalars: it writes the sorted JSON object by hand.
-        n = len(params) if all(p.kind in positional for p in params) else -1
-        order = sorted(range(len(params)), key=lambda i: params[i].name)
-        plan = tuple(
-            (i, ("{" if j == 0 else ",") + encode_basestring(params[i].name) + ":")
-            for j, i in enumerate(order)
-        )
-        close = "}" if plan else "{}"
-        prefix = self.prefix
-        scalars = _SCALARS
-        slow = self._bound_key
-        short = _SURELY_SHORT
-
-        if n == 1:
-            # The common case in one concatenation: 0.27 us for a one-int call,
-            # where the loop below takes 0.54 us for two ints and bind() 4.2 us
-            # (this machine, python 3.11). The keys of the last int and str
-            # arguments are kept (about 0.05 us to find): a hit's key was
-            # most of its time. Only int and str: equal ones of either type
-            # have one JSON text, and an int never equals a str (True == 1
-            # and 1.0 == 1 have other texts, so bool and float are not kept).
-            head = prefix + plan[0][1]
-            known: dict[int | str, str] = {}
-
-            def make_one_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-                if not kwargs and len(args) == 1:
-                    arg = args[0]
-                    kind = type(arg)
-                    if kind is int or kind is str:
-                        key = known.get(arg)
-                        if key is not None:
-                            return key
-                    try:
-                        key = head + scalars[kind](arg) + "}"
-                    except (KeyError, ValueError):
-                        return slow(args, kwargs)
-                    if len(key) > short:
-                        self._check_length(key)
-                    elif (kind is int or kind is str) and len(key) <= _KEPT_KEY_CHARS:
-                        if len(known) >= _KEPT_KEYS:
-                            known.clear()  # one dict operation: safe beside other threads
-                        known[arg] = key
-                    return key
-                return slow(args, kwargs)
-
-            return make_one_key
-
-        def make_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-            if not kwargs and len(args) == n:
-                try:
-                    parts = [prefix]
-                    for i, fragment in plan:
-                        arg = args[i]
-                        parts.append(fragment)
-                        parts.append(scalars[type(arg)](arg))
-                    parts.append(close)
-                    key = "".join(parts)
-                except (KeyError, ValueError):  # not a scalar, or not finite
-                    return slow(args, kwargs)
-                if len(key) > short:
-                    self._check_length(key)
-                return key
-            return slow(args, kwargs)
-
-        return make_key
-
-    def _bound_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """The standard key of any call: its arguments bound, defaults applied, as JSON."""
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{self.name}(): {exc}") from None
-        bound.apply_defaults()
-        for pname, value in bound.arguments.items():
-            problem = _key_problem(value)
-            if problem is not None:
-                raise TypeError(
-                    f"@cached function {self.name}: argument {pname!r} holds {problem}, which "
-                    f"cannot be part of a key (a key is JSON of the arguments: {_KEYABLE}); "
-                    f"pass key= to build the key another way"
-                )
-        key = self.prefix + _KEY_JSON.encode(bound.arguments)
-        self._check_length(key)
-        return key
-
-    def _custom_key(
-        self, key_fn: Callable[..., str]
-    ) -> Callable[[tuple[Any, ...], dict[str, Any]], str]:
-        """make_key for a key= function: prefix + what it returns."""
-        prefix = self.prefix
-
-        def make_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-            rest = key_fn(*args, **kwargs)
-            if not isinstance(rest, str):
-                raise TypeError(
-                    f"the key= function of @cached function {self.name} returned "
-                    f"{type(rest).__name__}, not str"
-                )
-            key = prefix + rest
-            if len(key) > _SURELY_SHORT:
-                self._check_length(key)
-            return key
-
-        return make_key
-
-    def _check_length(self, key: str) -> None:
-        size = len(key.encode("utf-8"))
-        if size > _MAX_KEY_BYTES:
-            raise ValueError(
-                f"the key of a call of @cached function {self.name} is {size} bytes; the limit "
-                f"is {_MAX_KEY_BYTES}: pass key= to build a shorter one"
-            )
-
-    def cache_key(self, *args: Any, **kwargs: Any) -> str:
-        """The key of the call with these arguments."""
-        return self.make_key(args, kwargs)
-
-    def _call_of(self, key: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The arguments a standard key encodes; ValueError if it is not one of this function."""
-        if not key.startswith(self.prefix):
-            raise ValueError(f"key {key!r} is not a key of @cached function {self.name}")
-        try:
-            arguments = json.loads(key[len(self.prefix):])
-        except ValueError as exc:
-            raise ValueError(
-                f"key {key!r} is not a key of @cached function {self.name}: its arguments "
-                f"are not JSON ({exc})"
-            ) from None
-        params = self.signature.parameters
-        if type(arguments) is not dict or set(arguments) != set(params):
-            raise ValueError(
-                f"key {key!r} does not name the parameters of @cached function {self.name} "
-                f"({', '.join(params)})"
-            )
-        for p in params.values():
-            value = arguments[p.name]
-            if (p.kind is p.VAR_POSITIONAL and type(value) is not list) or (
-                p.kind is p.VAR_KEYWORD and type(value) is not dict
-            ):
-                raise ValueError(
-                    f"key {key!r} gives {p.name} of @cached function {self.name} a "
-                    f"{type(value).__name__}"
-                )
-        bound = inspect.BoundArguments(self.signature, {p: arguments[p] for p in params})
-        return bound.args, bound.kwargs
 
     # --------------------------------------------------------------- values
 
@@ -496,7 +257,7 @@ class _Spec:
         """What group.functions calls for a key of this function: its value's bytes."""
         func, encode = self.func, self.encode
         calls = self.calls
-        call_of = self._call_of if calls is None else calls.arguments
+        call_of = self.keys.arguments if calls is None else calls.arguments
 
         if is_async:
 

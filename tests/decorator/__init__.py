@@ -1,0 +1,1 @@
+"""Tests of the @cached decorator (distcache.decorator), its keys and its serializers."""
