@@ -33,7 +33,7 @@ from typing import Any
 
 import atheris
 
-from distcache import serve
+from distcache.cli import serve
 from distcache.cli import build_parser, parse_size
 
 _DB_DIR = tempfile.TemporaryDirectory(prefix="distcache-fuzz-cli-")
