@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import distcache
-from distcache.cluster.pool import AsyncClient, Client, GRPCPool
+from distcache.cluster import AsyncClient, Client, GRPCPool
 from distcache.group import _reset_groups
 from distcache.sqlite_getter import create_table
 

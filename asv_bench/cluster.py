@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     import pymemcache.client.base
     import redis
 
-    from distcache.cluster.pool import connect
+    from distcache.cluster import connect
     from distcache.sqlite_getter import create_table
 
     procs = Procs()

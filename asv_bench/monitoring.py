@@ -98,7 +98,7 @@ def hit_overhead(rounds: int, phase: float) -> dict[str, Any]:
 
 def scrape_time(scrapes: int) -> dict[str, Any]:
     """Wall time of /metrics and /stats of a node with 10 groups and 3 live peers."""
-    from distcache.cluster.pool import GRPCPool
+    from distcache.cluster import GRPCPool
 
     _reset_groups()
     peers = [GRPCPool("127.0.0.1:0") for _ in range(3)]

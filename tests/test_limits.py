@@ -22,7 +22,7 @@ import grpc
 import pytest
 
 from distcache.cluster import distcache_pb2 as pb
-from distcache.cluster.pool import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE
+from distcache.cluster.wire import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE
 from distcache.group import _reset_groups, new_group
 from distcache.monitoring.server import start_metrics_server
 

@@ -6,15 +6,10 @@ The only subpackage that imports grpc, grpc_health and the generated
 clients of one node.
 """
 
-from .pool import (
-    AsyncClient,
-    Client,
-    GRPCPool,
-    PeerDown,
-    TLSConfig,
-    connect,
-    connect_async,
-)
+from .client import AsyncClient, Client, connect, connect_async
+from .errors import PeerDown
+from .pool import GRPCPool
+from .wire import TLSConfig
 
 __all__ = ["AsyncClient", "Client", "GRPCPool", "PeerDown", "TLSConfig", "connect",
            "connect_async"]

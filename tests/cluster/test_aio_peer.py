@@ -13,6 +13,7 @@ fails a test instead of letting it hang.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -22,15 +23,17 @@ import grpc
 import pytest
 
 from distcache import NotFound
-from distcache.cluster.hashring import HashRing
-from distcache.cluster.pool import (
+from distcache.cluster import (
     AsyncClient,
+    Client,
     GRPCPool,
     PeerDown,
     TLSConfig,
     connect,
     connect_async,
 )
+from distcache.cluster.aiochannels import AioChannels
+from distcache.cluster.hashring import HashRing
 from distcache.peers import AsyncPeer
 
 from .nodes import Cluster, Node, free_port, make_source
@@ -70,11 +73,18 @@ def pool_peer(addr: str, **kw: Any) -> tuple[GRPCPool, Any]:
     return pool, peer
 
 
+def aio(peer: Any) -> AioChannels:
+    """The grpc.aio channels of a pool's peer or of an AsyncClient's."""
+    return getattr(peer, "_peer", peer)._aio
+
+
 @pytest.mark.timeout(60)
 def test_async_client_gets_sets_and_deletes(node: Node) -> None:
     async def main() -> None:
         async with connect_async(node.addr, timeout=CALL) as c:
-            assert isinstance(c, AsyncClient) and isinstance(c, AsyncPeer)
+            # No AsyncPeer as typed (its calls take no forwarded keyword), no Client.
+            assert isinstance(c, AsyncClient) and not isinstance(c, Client)
+            assert "forwarded" not in inspect.signature(c.aget).parameters
             assert await c.aget("items", "k1") == b"value-1"
             with pytest.raises(NotFound):
                 await c.aget("items", "nope")
@@ -86,7 +96,7 @@ def test_async_client_gets_sets_and_deletes(node: Node) -> None:
             assert await c.aget("items", "k4") == b"changed"
             assert await c.adelete("items", "k4") is True
             assert await c.aget("items", "k4") == b"value-4"  # loaded from the source again
-            assert c.errors == 0 and not c.down  # a client is never marked down
+            assert c._peer.errors == 0 and not c._peer.down  # a client is never marked down
 
     run(main())
     with connect(node.addr, timeout=CALL) as sync:  # the sync twin agrees
@@ -134,6 +144,60 @@ def test_a_pool_peer_with_forwarded_calls_never_forwards(db: Path) -> None:
             with pytest.raises(LookupError):
                 await peer_a.aget("other", key)
             assert peer_a.errors == peer_b.errors == 0  # an unknown group is no failure
+
+        run(main())
+    finally:
+        for p in pools:
+            p.stop(0)
+        c.stop()
+
+
+def test_a_client_is_sync_and_an_async_client_async_neither_forwarding() -> None:
+    # No node: the channels connect on their first call, and none is made.
+    sync, coro = Client("127.0.0.1:1"), AsyncClient("127.0.0.1:1")
+    try:
+        for name in ("aget", "aget_many", "aset", "adelete", "aclose", "__aenter__"):
+            assert not hasattr(sync, name), name
+        for name in ("get", "get_many", "set", "delete", "__enter__"):
+            assert not hasattr(coro, name), name
+        for method in (sync.get, sync.get_many, sync.set, sync.delete,
+                       coro.aget, coro.aget_many, coro.aset, coro.adelete):
+            assert "forwarded" not in inspect.signature(method).parameters, method
+    finally:
+        sync.close()
+        coro.close()
+
+
+@pytest.mark.timeout(90)
+def test_an_async_client_s_get_is_passed_on_to_the_key_s_owner(db: Path) -> None:
+    # As test_a_pool_peer_with_forwarded_calls_never_forwards: b alone holds a
+    # value for key, set there forwarded; a answers a forwarded get from its
+    # own source. The AsyncClient's aget through a gets b's value: a was asked
+    # as a client is, not forwarded, and asked the key's owner.
+    c = Cluster(db, 2, extra=["--replicas", "1"])
+    pools: list[GRPCPool] = []
+    try:
+        c.start()
+        a, b = c.addrs
+        ring = HashRing(c.addrs, vnodes=160)
+        key, probe = [f"k{i}" for i in range(1000) if ring.get(f"k{i}") == b][:2]
+        pool_a, peer_a = pool_peer(a)
+        pool_b, peer_b = pool_peer(b)
+        pools += [pool_a, pool_b]
+
+        async def main() -> None:
+            await peer_b.aset("items", key, b"owner-b", forwarded=True)
+            await peer_b.aset("items", probe, b"probe-b", forwarded=True)
+            async with connect_async(a, timeout=CALL) as client:
+                # a may have marked b down (b started after it) until its prober
+                # sees b serve; meanwhile a loads b's keys itself.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 20
+                while await client.aget("items", probe) != b"probe-b":
+                    assert loop.time() < deadline, "a never asked b"
+                    await asyncio.sleep(0.05)
+                assert await client.aget("items", key) == b"owner-b"
+            assert await peer_a.aget("items", key) == key.replace("k", "value-").encode()
 
         run(main())
     finally:
@@ -255,17 +319,17 @@ def test_one_loop_many_calls_and_two_loops_in_one_process(node: Node) -> None:
 
     try:
         first = run(many(300))
-        assert list(peer._aio) == [first]  # one channel for the whole loop
+        assert aio(peer).loops() == [first]  # one channel for the whole loop
         second = run(many(50))  # a second asyncio.run: a new loop, a new channel
         assert second is not first and first.is_closed()
-        assert list(peer._aio) == [second]  # the closed loop's channel was dropped
-        assert list(client._aio) == [second]
-        # The sync path of the same objects still works beside them.
-        assert peer.get("items", "k9") == b"value-9" and client.get("items", "k9") == b"value-9"
+        assert aio(peer).loops() == [second]  # the closed loop's channel was dropped
+        assert aio(client).loops() == [second]
+        # The sync path of the same peer still works beside them.
+        assert peer.get("items", "k9") == b"value-9"
     finally:
         client.close()
         pool.stop(0)
-    assert peer._aio == {} and client._aio == {}
+    assert aio(peer).loops() == [] and aio(client).loops() == []
 
 
 @pytest.mark.timeout(120)
@@ -301,7 +365,7 @@ def test_closing_from_every_kind_of_thread(node: Node) -> None:
     # loop (dropped). After close, a call fails instead of opening a channel.
     async def use(peer: Any) -> Any:
         assert await peer.aget("items", "k1") == b"value-1"
-        return peer._aio[asyncio.get_running_loop()].channel
+        return aio(peer).of(asyncio.get_running_loop()).channel
 
     # 1. From a coroutine of the channel's own loop, by the sync close().
     async def own_loop() -> None:
@@ -327,7 +391,7 @@ def test_closing_from_every_kind_of_thread(node: Node) -> None:
         channel = asyncio.run_coroutine_threadsafe(use(peer), loop).result(WATCHDOG)
         assert not _shut(channel)
         pool.stop(0)
-        assert _shut(channel) and peer._aio == {}
+        assert _shut(channel) and aio(peer).loops() == []
         later = asyncio.run_coroutine_threadsafe(peer.aget("items", "k1"), loop)
         with pytest.raises(ValueError, match="closed"):
             later.result(WATCHDOG)
@@ -357,12 +421,12 @@ def test_closing_from_every_kind_of_thread(node: Node) -> None:
     async def aclose_here() -> None:
         channel = await use(c)
         await c.aclose()  # the closed first loop's channel dropped, this one closed
-        assert _shut(channel) and c._aio == {}
+        assert _shut(channel) and aio(c).loops() == []
 
     run(aclose_here())
     # set_peers dropping the node closes the peer, aio channels included.
     pool.set_peers(pool.self_addr)
-    assert peer._aio == {} and pool.peers() == ()
+    assert aio(peer).loops() == [] and pool.peers() == ()
     pool.stop(0)
 
 

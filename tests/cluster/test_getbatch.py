@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from distcache.cluster.pool import MAX_MESSAGE, AsyncClient, GRPCPool
+from distcache.cluster import AsyncClient, GRPCPool
+from distcache.cluster.wire import MAX_MESSAGE
 from distcache.group import NotFound, _reset_groups, new_group
 
 from .nodes import free_port

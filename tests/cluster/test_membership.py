@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from distcache.cluster import GRPCPool
 from distcache.cluster.membership import DNSMembership, resolve_addresses
-from distcache.cluster.pool import GRPCPool
 
 
 def test_the_ring_follows_the_dns_answer() -> None:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from distcache.cluster import GRPCPool, connect
 from distcache.cluster import distcache_pb2 as pb
-from distcache.cluster.pool import GRPCPool, connect
 from distcache.group import NotFound, _reset_groups, new_group
 
 from .nodes import free_port

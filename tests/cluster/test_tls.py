@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from distcache.cluster.pool import TLSConfig, connect
+from distcache.cluster import TLSConfig, connect
 
 from .nodes import Cluster, make_source
 

@@ -33,8 +33,7 @@ from typing import Any
 
 import atheris
 
-from distcache import serve
-from distcache.cli import build_parser, parse_size
+from distcache.cli import build_parser, parse_size, serve
 
 _DB_DIR = tempfile.TemporaryDirectory(prefix="distcache-fuzz-cli-")
 DB = os.path.join(_DB_DIR.name, "source.db")

@@ -30,8 +30,9 @@ from typing import Any
 import atheris
 import grpc
 
+from distcache.cluster import GRPCPool
 from distcache.cluster import distcache_pb2 as pb
-from distcache.cluster.pool import SERVICE, GRPCPool
+from distcache.cluster.wire import SERVICE
 from distcache.group import NotFound, get_group, new_group
 
 GROUP = "fuzz-grpc"

@@ -93,9 +93,9 @@ def test_the_twin_repr_input_fails_when_the_twin_repr_differs(
 def test_the_long_details_input_fails_when_details_echo_the_request(
     harnesses: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distcache import grpcpool
+    from distcache.cluster import errors
 
-    monkeypatch.setattr(grpcpool, "_capped", lambda text: text)
+    monkeypatch.setattr(errors, "_capped", lambda text: text)
     data = (HERE / "regressions/grpc_requests/long-group-name-in-details").read_bytes()
     with pytest.raises(AssertionError):
         replay(harnesses["grpc_requests"].TestOneInput, data)

@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from distcache.cluster.pool import connect
+from distcache.cluster import connect
 from tests.cluster.nodes import Cluster, make_source
 
 from .conftest import fetch, fetch_json
