@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,18 +133,31 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_prometheus_client_and_grpc_are_each_imported_by_one_module() -> None:
+def test_prometheus_client_and_grpc_are_each_imported_by_one_subpackage() -> None:
     package = ROOT / "distcache"
     by = {p.relative_to(package).as_posix(): _imports(p) for p in package.glob("**/*.py")}
-    assert [n for n, imported in by.items() if "prometheus_client" in imported] == ["metrics.py"]
-    assert [n for n, imported in by.items()
-            if "grpc" in imported or "grpc_health" in imported] == ["grpcpool.py"]
+    metrics = [n for n, imported in by.items() if "prometheus_client" in imported]
+    network = [n for n, imported in by.items() if "grpc" in imported or "grpc_health" in imported]
+    assert metrics and all(n.startswith("monitoring/") for n in metrics), metrics
+    assert network and all(n.startswith("cluster/") for n in network), network
     # The hot path (the core and the group) knows nothing of either.
     twin = [name for name in by if name.startswith("_pycore/")]
     assert "_pycore/lru.py" in twin
-    for name in ("group.py", "_contract.py", *twin):
-        assert not by[name] & {"prometheus_client", "grpc"}
+    group = [name for name in by if name.startswith("group/")]
+    assert "group/group.py" in group
+    for name in ("_contract.py", "_backend.py", *group, *twin):
+        assert not by[name] & {"prometheus_client", "grpc"}, name
     assert "prometheus_client" not in (ROOT / "distcache" / "_core.pyx").read_text()
+
+
+def test_a_local_cache_loads_neither_grpc_nor_prometheus_client() -> None:
+    # A user of the local cache and of groups pays for neither import.
+    code = ("import sys, distcache; g = distcache.new_group('local', 1 << 20, lambda k: b'v'); "
+            "g.get('k'); c = distcache.LRUCache(1 << 20); c['k'] = b'v'; "
+            "print(sorted(m for m in ('grpc', 'prometheus_client') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_stale_hits_and_refreshes_are_shown(server) -> None:
