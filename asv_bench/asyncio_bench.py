@@ -25,7 +25,8 @@ Everything is measured in this run, in this process, against one
   throughput ratios are medians of the per-round ratios, the lag p99 is over
   every probe sample of the run.
 
-The targets (issue 11) are data below; docs/async.md gives one run's figures.
+The targets are data below (TARGETS); docs/async.md gives one run's figures
+against them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -44,11 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import distcache
+from distcache.cli.nodes import Node, free_port
 from distcache.cluster import AsyncClient, Client, GRPCPool
 from distcache.group import _reset_groups
 from distcache.sqlite_getter import create_table
-
-from .cluster import Procs, free_port
 
 VALUE = b"v" * 100
 GROUP = "bench_async"
@@ -59,7 +58,7 @@ PROBE_SLEEP = 0.001  # the lag probe's sleep, seconds
 
 @dataclass(frozen=True)
 class Target:
-    """A figure of this run and the bound issue 11 sets on it."""
+    """A figure of this run and the bound it is held to (docs/async.md)."""
 
     name: str
     op: str  # "<=", "<" or ">="
@@ -235,7 +234,7 @@ def _compare(loop: asyncio.AbstractEventLoop, aget: Callable[[str], Awaitable[by
 
 def remote(sizes: Sizes) -> dict[str, Any]:
     """The two forms (Group and client) of remote gets: async tasks against sync threads."""
-    procs = Procs()
+    node: Node | None = None
     pool: GRPCPool | None = None
     group = None
     clients: list[Client] = []
@@ -254,13 +253,8 @@ def remote(sizes: Sizes) -> dict[str, Any]:
             group = distcache.new_group(GROUP, 64 << 20, lambda k: VALUE, hot_fraction=0.0)
             group.register_peers(pool)
 
-            def ready() -> bool:
-                with Client(other, timeout=1.0) as c:
-                    return c.get(GROUP, "key:000000") == VALUE
-
-            procs.start([sys.executable, "-m", "distcache", "serve", "--addr", other,
-                         "--peers", peers, "--replicas", "1", "--group", f"{GROUP}:64MiB",
-                         "--loader", f"sqlite:{db}:items"], ready)
+            node = Node(other, ["--peers", peers, "--replicas", "1", "--group",
+                                f"{GROUP}:64MiB", "--loader", f"sqlite:{db}:items"]).start()
             keys = [k for k in rows if not pool.placement(k).local][: sizes.keys]
             assert len(keys) == sizes.keys, "too few keys on the other node"
             client = Client(other, timeout=5.0)
@@ -296,7 +290,8 @@ def remote(sizes: Sizes) -> dict[str, Any]:
             if pool is not None:
                 pool.stop(0)
             loop.close()
-            procs.stop()
+            if node is not None:
+                node.stop()
 
 
 # -------------------------------------------------------------------- run
@@ -346,7 +341,7 @@ def render(result: dict[str, Any]) -> str:
             f"lag in the same rounds p50 {r['idle_lag_p50_ms']:.2f} ms, "
             f"p99 {r['idle_lag_p99_ms']:.2f} ms")
     lines.append(f"group counts during the remote phases: {rem['group']['counts']}")
-    lines.append("targets (issue 11):")
+    lines.append("targets:")
     for t in result["targets"]:
         verdict = "met" if t["met"] else "MISSED"
         lines.append(f"  {t['target']}: {t['measured']:.2f} (target {t['bound']}) {verdict}")

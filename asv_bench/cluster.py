@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from distcache.cli.nodes import Node, Process, free_port, stop_all
 
 VALUE = b"v" * 100
 
@@ -61,47 +61,6 @@ async def main():
     await s.wait_for_termination()
 asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Procs:
-    """Every process the run starts; all stopped by pid at the end."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, args: list[str], ready: Callable[[], bool], timeout: float = 30) -> None:
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.procs.append(p)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if p.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited with {p.returncode}")
-            try:
-                if ready():
-                    return
-            except Exception:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{args[:3]} did not become ready")
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(10)
-            if p.stdout:
-                p.stdout.close()
 
 
 def _port_open(port: int) -> bool:
@@ -159,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from distcache.cluster import connect
     from distcache.sqlite_getter import create_table
 
-    procs = Procs()
+    procs: list[Process] = []  # every process the run starts, all stopped by pid at the end
     closers: list[Callable[[], Any]] = []  # every client and channel, closed at the end
     tmp = Path(tempfile.mkdtemp(prefix="distcache-bench-"))
     try:
@@ -167,23 +126,22 @@ def main(argv: list[str] | None = None) -> int:
                      {f"k{i}": VALUE for i in range(1000)})
         ports = {name: free_port() for name in
                  ("sync", "aio", "redis", "memcached", "n0", "n1", "n2")}
-        procs.start([sys.executable, "-c", ECHO_SYNC, f"127.0.0.1:{ports['sync']}"],
-                    lambda: _port_open(ports["sync"]))
-        procs.start([sys.executable, "-c", ECHO_AIO, f"127.0.0.1:{ports['aio']}"],
-                    lambda: _port_open(ports["aio"]))
-        procs.start(["redis-server", "--port", str(ports["redis"]), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no"], lambda: _port_open(ports["redis"]))
-        as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses root without it
-        procs.start(["memcached", "-p", str(ports["memcached"]), "-l", "127.0.0.1", "-U", "0",
-                     *as_root],
-                    lambda: _port_open(ports["memcached"]))
         nodes = [f"127.0.0.1:{ports[n]}" for n in ("n0", "n1", "n2")]
-        for addr in nodes:
-            port = int(addr.rsplit(":", 1)[1])
-            procs.start([sys.executable, "-m", "distcache", "serve", "--addr", addr,
-                         "--peers", ",".join(nodes), "--group", "items:16MiB",
-                         "--loader", f"sqlite:{tmp / 'src.db'}:items"],
-                        lambda port=port: _port_open(port))
+        as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses root without it
+        procs += [
+            Process([sys.executable, "-c", ECHO_SYNC, f"127.0.0.1:{ports['sync']}"],
+                    lambda: _port_open(ports["sync"]), name="grpc-echo-sync"),
+            Process([sys.executable, "-c", ECHO_AIO, f"127.0.0.1:{ports['aio']}"],
+                    lambda: _port_open(ports["aio"]), name="grpc-echo-aio"),
+            Process(["redis-server", "--port", str(ports["redis"]), "--bind", "127.0.0.1",
+                     "--save", "", "--appendonly", "no"], lambda: _port_open(ports["redis"])),
+            Process(["memcached", "-p", str(ports["memcached"]), "-l", "127.0.0.1", "-U", "0",
+                     *as_root], lambda: _port_open(ports["memcached"])),
+            *(Node(addr, ["--peers", ",".join(nodes), "--group", "items:16MiB",
+                          "--loader", f"sqlite:{tmp / 'src.db'}:items"]) for addr in nodes),
+        ]
+        for proc in procs:  # one after the other, each waited for
+            proc.start()
 
         def echo(port: int) -> Callable[[], Any]:
             ch = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -255,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for close in closers:
             close()
-        procs.stop()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -13,12 +13,7 @@ with it, so its counters cover only its second life.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +26,7 @@ from ..group.latency import NBUCKETS, bucket_of, percentiles
 from ..peers import NotFound
 from ..sqlite_getter import create_table
 from .demo import _row_value, zipf_cum_weights
+from .nodes import Node, free_port, stop_all
 
 __all__ = ["ClusterDemoConfig", "print_cluster_report", "run_cluster_demo"]
 
@@ -50,60 +46,6 @@ class ClusterDemoConfig:
     cache_bytes: int = 32 << 20
     seed: int = 1
     progress: bool = True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Node:
-    """One `distcache serve` child, its output in a log file."""
-
-    def __init__(self, addr: str, args: list[str], log: Path, metrics: str) -> None:
-        self.addr, self.args, self.log = addr, [*args, "--metrics", metrics], log
-        self.dashboard = f"http://{metrics}/status"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.offset = 0  # where this life's output starts in the log
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.offset = self.log.stat().st_size if self.log.exists() else 0
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "distcache", "serve", "--addr", self.addr, *self.args],
-                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if b" serving " in self.log.read_bytes()[self.offset:]:
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise RuntimeError(f"node {self.addr} did not start:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_bytes()[self.offset:].decode(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> dict[str, Any]:
-        """SIGTERM (SIGKILL after 10 s); the counters the node printed, if any."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        for line in self.output().splitlines():
-            if line.startswith("distcache serve: stats "):
-                return json.loads(line[len("distcache serve: stats "):])  # type: ignore[no-any-return]
-        return {}
 
 
 class _Reader(threading.Thread):
@@ -152,11 +94,13 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
     with tempfile.TemporaryDirectory(prefix="distcache-demo-") as tmp:
         db = Path(tmp) / "source.db"
         create_table(db, "users", {f"user:{i}": _row_value(i) for i in range(cfg.rows)})
-        addrs = [f"127.0.0.1:{_free_port()}" for _ in range(3)]
+        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        metrics = [f"127.0.0.1:{free_port()}" for _ in addrs]
+        dashboards = [f"http://{m}/status" for m in metrics]
         common = ["--peers", ",".join(addrs), "--group", f"demo:{cfg.cache_bytes}",
                   "--loader", f"sqlite:{db}:users", "--loader-delay-ms", str(cfg.delay_ms)]
-        nodes = [_Node(a, common, Path(tmp) / f"node{i}.log", f"127.0.0.1:{_free_port()}")
-                 for i, a in enumerate(addrs)]
+        nodes = [Node(a, [*common, "--metrics", m], log_dir=tmp)
+                 for a, m in zip(addrs, metrics, strict=True)]
         clients: list[Any] = []
         readers: list[_Reader] = []
         try:
@@ -166,8 +110,8 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
                   f"{cfg.delay_ms:g} ms a read)", file=err)
             # Open one while the load runs (--seconds 120 for a longer look):
             # the killed node's peers turn it down, then up again.
-            for node in nodes:
-                print(f"  dashboard of {node.addr}: {node.dashboard}", file=err)
+            for node, dashboard in zip(nodes, dashboards, strict=True):
+                print(f"  dashboard of {node.addr}: {dashboard}", file=err)
             clients = [connect(a, timeout=1.0) for a in addrs]
             report = _load(cfg, nodes, clients, readers, err)
         finally:
@@ -175,11 +119,12 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
                 r.stop.set()
             for r in readers:
                 r.join(10)
-            stats = [node.stop() for node in nodes]
+            stop_all(nodes)
+            stats = [node.stats() for node in nodes]
             for c in clients:
                 c.close()
     report["nodes"] = addrs
-    report["dashboards"] = [node.dashboard for node in nodes]
+    report["dashboards"] = dashboards
     report["killed"] = addrs[2]
     totals: dict[str, int] = {}
     for node_stats in stats:
@@ -189,7 +134,7 @@ def run_cluster_demo(cfg: ClusterDemoConfig, err: TextIO | None = None) -> dict[
     return report
 
 
-def _load(cfg: ClusterDemoConfig, nodes: list[_Node], clients: list[Any],
+def _load(cfg: ClusterDemoConfig, nodes: list[Node], clients: list[Any],
           readers: list[_Reader], err: TextIO) -> dict[str, Any]:
     keys = [f"user:{i}" for i in range(cfg.rows)]
     random.Random(cfg.seed).shuffle(keys)  # popularity is not creation order

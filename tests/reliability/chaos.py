@@ -15,7 +15,7 @@ few seconds and asserts it, ``make chaos`` runs them longer:
 ``--write-docs`` puts the table between ``<!-- chaos:begin -->`` and
 ``<!-- chaos:end -->`` in docs/reliability.md.
 
-The promises checked (SPEC 3.2):
+The promises checked (docs/reliability.md, "What is asserted"):
 
 - no read fails when a replica of its key or the local getter can answer:
   readers go through nodes that are not themselves the fault (a client of a
@@ -54,6 +54,7 @@ from typing import Any
 
 import grpc
 
+from distcache.cli.nodes import start_all, stop_all
 from distcache.cluster.hashring import HashRing
 from distcache.sqlite_getter import create_table
 from tests.cluster.nodes import ROOT, Node, free_port, generate_stubs, make_source
@@ -375,32 +376,12 @@ class Nodes:
         return node
 
     def start(self, *addrs: str) -> None:
-        errors: list[BaseException] = []
-
-        def start(node: Node) -> None:
-            try:
-                node.start()
-            except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=start, args=(self.nodes[a],))
-                   for a in addrs or self.nodes]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        if errors:
-            raise errors[0]
+        """Starts the nodes at addrs (all by default) at once, then waits for each."""
+        start_all(self.nodes[a] for a in addrs or self.nodes)
 
     def stop(self) -> None:
-        """Stops every node by its pid, in parallel (each may take its 1 s grace)."""
-        threads = [threading.Thread(target=node.stop) for node in self.nodes.values()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        for node in self.nodes.values():  # again, in this thread: raises if one would not stop
-            node.stop()
+        """Stops every node by its pid, all at once (each may take its 1 s grace)."""
+        stop_all(self.nodes.values())
 
 
 @contextmanager
