@@ -535,7 +535,7 @@ def _commit(implementation: str) -> str:
     if not head:
         return "unknown"
     paths = (
-        ["csrc", "distcache/_core.pyx", "distcache/_core.pxd", "setup.py"]
+        ["csrc", "distcache/_core.pyx", "distcache/*.pxi", "distcache/_core.pxd", "setup.py"]
         if implementation == "c"
         else ["distcache/_pycore.py"]
     )
