@@ -1,4 +1,4 @@
-"""Build the C core: distcache._core from distcache/_core.pyx and csrc/*.h.
+"""Build the C core: distcache._core from distcache/_core.pyx (+ its .pxi) and csrc/*.h.
 
 Environment switches (used by the Makefile):
   DISTCACHE_WERROR=1    compile the C with -Werror (CI)
@@ -45,7 +45,7 @@ def _extensions() -> list[Extension]:
     ext = Extension(
         "distcache._core",
         sources=["distcache/_core.pyx"],
-        depends=glob("csrc/*.h") + ["distcache/_core.pxd"],
+        depends=glob("csrc/*.h") + glob("distcache/*.pxi") + ["distcache/_core.pxd"],
         include_dirs=["csrc"],
         extra_compile_args=cflags,
         extra_link_args=ldflags,

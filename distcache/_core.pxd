@@ -1,5 +1,5 @@
 # Every C declaration of the core, in one place (the uvloop `includes/` habit):
-# _core.pyx never spells a raw C call that is not declared here.
+# _core.pyx and its .pxi files never spell a raw C call that is not declared here.
 from libc.stdint cimport uint16_t, uint32_t, uint64_t
 
 
@@ -120,3 +120,14 @@ cdef extern from "sketch.h" nogil:
     uint32_t dc_sketch_add(dc_sketch *s, uint64_t h, uint32_t count)
     void dc_sketch_halve(dc_sketch *s)
     void dc_sketch_clear(dc_sketch *s)
+
+
+# Needs the GIL (it holds references to key objects), unlike the headers above.
+cdef extern from "memo.h":
+    uint32_t dc_memo_fnv32a(object key, const unsigned char *p, size_t n)
+    uint32_t dc_memo_peek_fnv32a(object key, const unsigned char *p, size_t n)
+
+
+cdef extern from "count.h":
+    void DC_COUNT(uint64_t x) nogil
+    bint DC_SAMPLING
