@@ -19,7 +19,7 @@ from asv_bench import hitratio
 from asv_bench.compare.run import run
 from asv_bench.compare.sizes import QUICK
 from asv_bench.hitratio import ExactLRU, replay
-from asv_bench.report import figures, markdown, targets
+from asv_bench.report import captions, figures, markdown, targets
 from asv_bench.report.charts import write_hitratio_chart
 from asv_bench.report.rows import rows
 from asv_bench.workload import KEY_LEN, keys, value, zipf_ranks
@@ -99,6 +99,16 @@ def test_render_and_write_docs(result: dict, tmp_path: Path) -> None:
     doc.write_text("no markers\n")
     with pytest.raises(RuntimeError, match="no generated block"):
         markdown.write_docs(result, doc)
+
+
+def test_the_page_has_the_generators_headings() -> None:
+    # docs/performance.md's generated block is pasted by a full run; its
+    # headings must be the ones the generator writes today.
+    page = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
+    block = page[page.index(markdown.BEGIN) : page.index(markdown.END)]
+    for caption in (captions.PEER_TARGETS, captions.ADMISSION_TARGETS, captions.LEGEND):
+        assert caption in block
+    assert captions.HIT_RATIOS.split("{", 1)[0] in block
 
 
 def test_exact_lru_by_hand() -> None:
