@@ -89,9 +89,9 @@ sanitize: $(DEPS)
 # The byte-budget reservation of csrc/lru.h, every interleaving of 2-4 threads:
 # reserve_model.py fuses each lock-held action into one step, fine_model.py
 # splits loads, CASes (failing spuriously too) and both passes of the
-# cross-shard victim search, with keys, get, delete and clear. The old protocol
-# (waiting for another shard while holding its own lock and the freed bytes,
-# docs/internals.md "Threads") must livelock in both. Plain Python: nothing to build.
+# cross-shard victim search, with keys, get, delete and clear. The protocol
+# before the fix of its livelock (commit 662ede6) must livelock in both, and a
+# planted leak must break the accounting. Plain Python: nothing to build.
 model: | $(VPY)
 	$(VPY) -m tests.model.reserve_model --protocol fixed
 	$(VPY) -m tests.model.reserve_model --protocol buggy --expect-violation > /dev/null
@@ -126,7 +126,7 @@ wheel-check: wheel
 	cd build && CC=false wheel-venv/bin/python -c "import distcache; assert distcache.IMPLEMENTATION == 'c'; c = distcache.LRUCache(1 << 20); c['k'] = b'v'; assert c['k'] == b'v'; print('wheel OK:', distcache.__file__)"
 	cd build && wheel-venv/bin/python -c "import urllib.request as u; from distcache.metrics import start_metrics_server as s; m = s('127.0.0.1:0'); page = u.urlopen(m.url + '/status').read(); m.stop(); assert b'</html>' in page; print('wheel serves /status:', len(page), 'bytes')"
 
-# What asyncio costs (docs/async.md): Group.aget's local hit against get, and remote
+# What asyncio costs: Group.aget's local hit against get, and remote
 # agets of 100 tasks against 8 sync threads with the event loop's lag, against
 # a `distcache serve` subprocess on 127.0.0.1.
 bench-async: build
@@ -140,8 +140,8 @@ soak: build
 	$(VPY) -m tests.reliability.soak --seconds 60 --cycles 1000000
 
 # A @cached (JSON) hit against cachetools.cached and cachebox.cached over one
-# function returning a small dict (docs/async.md), interleaved rounds, ratios side
-# by side (cachetools and cachebox come with the bench extra).
+# function returning a small dict, interleaved rounds, ratios side by side
+# against the bound of 2x (cachetools and cachebox come with the bench extra).
 bench-decorator: build $(BENCH_DEPS)
 	$(VPY) -m asv_bench.decorator
 

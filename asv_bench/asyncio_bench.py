@@ -25,8 +25,9 @@ Everything is measured in this run, in this process, against one
   throughput ratios are medians of the per-round ratios, the lag p99 is over
   every probe sample of the run.
 
-The targets are data below (TARGETS); docs/async.md gives one run's figures
-against them.
+The targets (TARGETS: what the event loop may cost a local hit, the loop's lag
+under remote agets, async throughput against threads) are data below;
+docs/async.md gives one run's figures.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ PROBE_SLEEP = 0.001  # the lag probe's sleep, seconds
 
 @dataclass(frozen=True)
 class Target:
-    """A figure of this run and the bound it is held to (docs/async.md)."""
+    """A figure of this run and the bound it must keep."""
 
     name: str
     op: str  # "<=", "<" or ">="

@@ -55,9 +55,10 @@ MEMO = CONTENDERS[1]
 # memo= of the memo contender: every key's result kept decoded.
 MEMO_SIZE = 4 * len(KEYS)
 
-# The target: a JSON @cached hit within 2x of each of these, same run; both
-# the default (a new object per call) and memo= (one shared object, as the
-# other two hand out). (target, numerator, denominator, bound).
+# A JSON @cached hit within 2x of each of these, same run; both the default
+# (a new object per call) and memo= (one shared object, as the other two
+# hand out). docs/async.md reads a run against them. (target, numerator,
+# denominator, bound).
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("@cached(json) hit / cachetools.cached hit", SUBJECT, "cachetools.cached (dict)", 2.0),
     ("@cached(json) hit / cachebox.cached hit", SUBJECT, "cachebox.cached (LRUCache)", 2.0),

@@ -223,7 +223,7 @@ def test_value_over_4_gib_is_refused_before_any_copy(core: ModuleType) -> None:
 
 
 def test_twin_checks_the_size_before_copying() -> None:
-    # Issue 7, defect 10: the twin copied a 512 MiB value before finding that
+    # Before commit 662ede6 the twin copied a 512 MiB value before finding that
     # it could never fit a 1 KiB cache (1 GiB peak, 2 s).
     from distcache import _pycore
 
@@ -391,7 +391,7 @@ NEW_GROUP_ROWS: list[tuple[Any, ...]] = [
     ("name-65-chars", _new("g" * 65), ValueError, NAME_TEXT + r"'g{65}'$"),
     ("name-non-ascii", _new("grüße"), ValueError, NAME_TEXT + r"'grüße'$"),
     ("name-taken", _new("rows"), ValueError, r"^group 'rows' already exists$"),
-    # budgets (issue 7: these were accepted or wrapped)
+    # budgets (before commit 662ede6 these were accepted or wrapped)
     ("max_bytes-bool", _new(max_bytes=True), ValueError, LIMIT_TEXT + r"True$"),
     ("max_bytes-zero", _new(max_bytes=0), ValueError, LIMIT_TEXT + r"0$"),
     ("max_bytes-2**70", _new(max_bytes=2**70), ValueError, LIMIT_TEXT + r"1180591620717411303424$"),

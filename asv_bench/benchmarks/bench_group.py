@@ -2,10 +2,10 @@
 
 The time benchmarks make 1,000 hits of 1,000 keys per call (divide by 1,000
 for one hit); the API is a parameter, so the four figures of one commit come
-from one harness. The track benchmarks follow the ratios that issues hold
-targets for, each paired within one process so that a commit's figure does
-not move with the machine's speed: Group.get / LRUCache.get (<= 1.1,
-docs/optimization.md) and aget / get of a local hit (<= 3, docs/async.md).
+from one harness. The track benchmarks follow the ratios that have targets,
+each paired within one process so that a commit's figure does not move with
+the machine's speed: Group.get / LRUCache.get (<= 1.1, docs/optimization.md)
+and aget / get of a local hit (<= 3, docs/async.md).
 """
 
 import asyncio
@@ -80,7 +80,7 @@ class Hits:
 
 
 def track_group_get_over_lrucache_get() -> float:
-    """Median of paired rounds: Group.get hit / LRUCache.get hit (issue 8: <= 1.1)."""
+    """Median of paired rounds: Group.get hit / LRUCache.get hit (<= 1.1: what a group may add)."""
     from asv_bench.experiments import measure_hit_path
 
     return measure_hit_path(rounds=11, number=100_000, out=io.StringIO())["ratio"]
@@ -90,7 +90,7 @@ track_group_get_over_lrucache_get.unit = "ratio"  # type: ignore[attr-defined]
 
 
 def track_aget_over_get_local_hit() -> float:
-    """Median of paired rounds: aget / get of a local hit (issue 11: <= 3)."""
+    """Median of paired rounds: aget / get of a local hit (<= 3: what the event loop may add)."""
     from asv_bench.asyncio_bench import local_hit
 
     return local_hit(rounds=11, number=20_000)["ratio"]

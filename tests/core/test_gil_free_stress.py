@@ -1,14 +1,14 @@
 """The paths that release the GIL, from several threads, under a progress watchdog.
 
-Every concurrent test before issue 7 ran its threads on the GIL, so no two
-stores ever raced for the budget and a livelock in the reservation went
-unseen: two threads calling set_many (which stores without the GIL) on
-`LRUCache(1000, shards=2)` each held what the other needed and spun, and the
-next get spun with the GIL held, freezing the process. Here each workload
-runs in a child process (tests/isolated.py) that prints a heartbeat while its
-threads make progress; a child that goes quiet is killed by its pid and the
-test fails. Caches are tiny and entries near the budget, so that stores
-constantly need victims from shards that other threads hold.
+Every concurrent test before this file (commit 958f7d4) ran its threads on
+the GIL, so no two stores ever raced for the budget and a livelock in the
+reservation went unseen: two threads calling set_many (which stores without
+the GIL) on `LRUCache(1000, shards=2)` each held what the other needed and
+spun, and the next get spun with the GIL held, freezing the process. Here
+each workload runs in a child process (tests/isolated.py) that prints a
+heartbeat while its threads make progress; a child that goes quiet is killed
+by its pid and the test fails. Caches are tiny and entries near the budget,
+so that stores constantly need victims from shards that other threads hold.
 """
 
 from __future__ import annotations
@@ -112,9 +112,10 @@ print(json.dumps({{"ops": done, "errors": errors, "stats": cache.stats()}}), flu
 
 # name -> (max_bytes, shards, threads, entry sizes, ops, keys of each thread's own shard)
 WORKLOADS = {
-    # The outside test's case: each thread's keys in its own shard, entries of
-    # about 300 and 800 bytes, a 1000-byte budget.
-    "issue7-set_many-2-shards": (1000, 2, 2, [236, 736], ["set_many"], True),
+    # The case that livelocked the reservation before commit 662ede6: each
+    # thread's keys in its own shard, entries of about 300 and 800 bytes, a
+    # 1000-byte budget.
+    "livelocked-set_many-2-shards": (1000, 2, 2, [236, 736], ["set_many"], True),
     "set_many-1-shard": (1000, 1, 3, [236, 736], ["set_many", "get"], False),
     "set_many-4-shards": (2000, 4, 4, [300, 900, 1500], ["set_many"], True),
     # Values of 32 KiB and more are built and copied without the GIL.
@@ -124,7 +125,7 @@ WORKLOADS = {
                               ["set", "get", "get_many", "set_many", "clear"], True),
     "large-values-4-shards": (300_000, 4, 4, [33_000, 120_000, 250_000],
                               ["set", "get", "get_many", "set_many", "delete", "clear"], True),
-    # The default shard counts the outside test also hung.
+    # The default shard counts, which that reservation also hung.
     "default-shards-40000": (40_000, None, 4, [3_000, 12_000, 20_000], ["set_many"], True),
     "default-shards-1e6": (10**6, None, 8, [5_000, 40_000, 200_000],
                            ["set_many", "set", "get", "get_many"], True),
@@ -143,7 +144,7 @@ def child_code(module: str, name: str, admission: str | None) -> str:
 # The twin runs under one lock per cache: a few workloads show it agrees.
 CASES = [("_core", name, admission) for name in WORKLOADS for admission in (None, "tinylfu")] + [
     ("_pycore", name, None)
-    for name in ("issue7-set_many-2-shards", "large-values-2-shards", "default-shards-40000")
+    for name in ("livelocked-set_many-2-shards", "large-values-2-shards", "default-shards-40000")
 ]
 
 

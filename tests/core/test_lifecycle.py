@@ -1,11 +1,11 @@
 """Every core type survives being made without __init__, __init__ twice, copies and subclassing.
 
 `GroupCore().get("k")` (the hit path, now `HitPath`) and
-`Group.__new__(Group).get("k")` segfaulted (issue
-7, defect 2): the C hit path dereferenced a main cache that __init__ never
-set. The walk below calls every public method and property of every core
-type on an instance that __new__ made alone, in a child process, so that a
-crash fails the test instead of ending the run.
+`Group.__new__(Group).get("k")` segfaulted before commit 662ede6: the C hit
+path dereferenced a main cache that __init__ never set. The walk below calls
+every public method and property of every core type on an instance that
+__new__ made alone, in a child process, so that a crash fails the test
+instead of ending the run.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def test_copy_and_pickle_are_refused(core: ModuleType, cls_name: str, how: str) 
                f"locks; create a new one and fill it$")
     with pytest.raises(TypeError, match=message):
         COPIERS[how](obj)
-    if cls_name == "LRUCache":  # issue 7, defect 5: the twin's copy shared shards
+    if cls_name == "LRUCache":  # before commit 662ede6 the twin's copy shared shards
         obj.set("k", b"v")
         obj._check_invariants()
 

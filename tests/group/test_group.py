@@ -689,8 +689,8 @@ def test_refused_admission_still_answers_the_load(core: ModuleType) -> None:
 
 
 def test_set_is_not_refused_by_admission(core: ModuleType) -> None:
-    # Issue 7, defect 4: on a full TinyLFU group, set() of a rare new key was
-    # refused and the next get() called the getter for the source's value.
+    # Before commit 662ede6, on a full TinyLFU group, set() of a rare new key
+    # was refused and the next get() called the getter for the source's value.
     src = Source({f"k{i}": bytes(900) for i in range(4)} | {"43": b"from source"})
     g = make(core, src, max_bytes=4096)
     for _ in range(10):

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from tests.model.explore import explore
 
-# fixed: lru.h now; buggy: before issue 7; the rest are planted bugs in the fix.
+# fixed: lru.h now; buggy: before the fix of the livelock (commit 662ede6); the
+# rest are planted bugs in the fix.
 PROTOCOLS = ("fixed", "buggy", "leak", "no-giveback", "hold-lock")
 
 Op = tuple  # ("store", key, size) | ("get", key) | ("delete", key) | ("clear",)
@@ -52,8 +53,9 @@ def _homes(**keys: int) -> tuple[tuple[str, int], ...]:
 
 
 CONFIGS = {
-    # The outside test's livelock: each thread's shard holds less than its
-    # store needs; the rest is in the other's shard.
+    # The livelock of two set_many threads (tests/core/test_gil_free_stress.py):
+    # each thread's shard holds less than its store needs; the rest is in the
+    # other's shard.
     "mirror-2x2": Config(
         10, ((("a", 3), ("b", 3)), (("c", 3),)), _homes(a=0, b=0, c=1, x=0, y=1),
         ((("store", "x", 8),), (("store", "y", 8),)),

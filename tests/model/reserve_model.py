@@ -12,8 +12,9 @@ detached but not yet given back); no deadlock; and no livelock: from every
 reachable state some interleaving finishes every thread (a backward pass
 over the explored graph). A violation is printed as the path that reaches it.
 
-`--protocol buggy` models the reservation before issue 7 (wait for another
-shard while holding the own lock and the freed bytes), which livelocks; two
+`--protocol buggy` models the reservation before the fix of its livelock
+(commit 662ede6: wait for another shard while holding the own lock and the
+freed bytes), which livelocks; two
 planted variants of the fix ("no-giveback": keeps the freed bytes while it
 looks elsewhere; "hold-lock": gives them back but waits holding its lock)
 show what each half of the fix is for. They find that the freed bytes were
@@ -48,8 +49,9 @@ class Config:
 
 
 CONFIGS = {
-    # The outside test's livelock: each thread's own shard holds less than it
-    # needs, the rest is in the other thread's shard.
+    # The livelock of two set_many threads (tests/core/test_gil_free_stress.py):
+    # each thread's own shard holds less than it needs, the rest is in the
+    # other thread's shard.
     "mirror-2x2": Config(10, ((3, 3), (3,)), ((("store", 0, 8),), (("store", 1, 8),))),
     "two-stores-each-2x2": Config(
         10, ((3,), (3, 3)),

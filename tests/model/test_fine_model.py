@@ -13,7 +13,7 @@ def test_fixed_protocol_has_no_violation(name: str) -> None:
     assert result.violation is None, "\n".join(result.trace)
 
 
-def test_the_checker_finds_the_livelock_of_issue_7() -> None:
+def test_the_checker_finds_the_livelock_of_the_old_reservation() -> None:
     result = check(CONFIGS["mirror-2x2"], "buggy")
     assert result.violation is not None and result.violation.startswith("livelock")
     assert "T0 yields holding shard 0 (freed 6)" in result.trace

@@ -14,7 +14,7 @@ def test_fixed_protocol_has_no_violation(name: str) -> None:
     assert result.states > 1
 
 
-def test_the_checker_finds_the_livelock_of_issue_7() -> None:
+def test_the_checker_finds_the_livelock_of_the_old_reservation() -> None:
     result = check(CONFIGS["mirror-2x2"], "buggy")
     assert result.violation is not None and result.violation.startswith("livelock")
     assert "T0 finds no victim, yields holding shard 0" in result.trace

@@ -15,7 +15,9 @@ few seconds and asserts it, ``make chaos`` runs them longer:
 ``--write-docs`` puts the table between ``<!-- chaos:begin -->`` and
 ``<!-- chaos:end -->`` in docs/reliability.md.
 
-The promises checked (docs/reliability.md, "What is asserted"):
+The promises checked (docs/reliability.md, "Faults on a real cluster", says
+what each asserts; docs/grpc.md, "Placement, replicas and failover", the
+design they come from):
 
 - no read fails when a replica of its key or the local getter can answer:
   readers go through nodes that are not themselves the fault (a client of a
