@@ -45,7 +45,7 @@ from typing import Any
 
 import distcache
 from distcache.cluster.pool import AsyncClient, Client, GRPCPool
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 from distcache.sqlite_getter import create_table
 
 from .cluster import Procs, free_port

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from distcache.cluster.pool import MAX_MESSAGE, AsyncClient, GRPCPool
-from distcache.group import NotFound, _reset_groups, new_group
+from distcache.group import NotFound, new_group
+from distcache.group.registry import _reset_groups
 
 from .nodes import free_port
 
