@@ -47,7 +47,7 @@ from typing import Any
 import distcache
 from distcache.cli.nodes import Node, free_port
 from distcache.cluster import AsyncClient, Client, GRPCPool
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 from distcache.sqlite_getter import create_table
 
 VALUE = b"v" * 100

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import distcache
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 
 KEYS = list(range(100))
 

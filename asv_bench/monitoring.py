@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import distcache
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 from distcache.monitoring.server import start_metrics_server
 
 KEYS = [f"key:{i:06d}" for i in range(1000)]

@@ -37,7 +37,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from distcache.cli import main
 from distcache.cluster import distcache_pb2 as pb
-from distcache.group import NotFound, _reset_groups, all_groups, new_group
+from distcache.group import NotFound, all_groups, new_group
+from distcache.group.registry import _reset_groups
 from distcache.monitoring.server import MetricsServer, start_metrics_server
 
 from .cluster.nodes import ROOT, Node, free_port, make_source

@@ -23,14 +23,14 @@ def run(code: str, name: str) -> str:
 
 
 def test_readme_example_runs() -> None:
-    import distcache.group
+    import distcache.group.registry
 
     blocks = python_blocks(ROOT / "README.md")
     assert blocks, "the README has a Python example"
     try:
         printed = run(blocks[0], "README.md").splitlines()
     finally:
-        distcache.group._reset_groups()
+        distcache.group.registry._reset_groups()
     assert "'hits': 1" in printed[0] and "'misses': 1" in printed[0]
     assert printed[1] == "1"  # one getter load for users.get("42")
 
@@ -43,7 +43,7 @@ def test_internals_example_prints_its_comment() -> None:
 
 def test_async_examples_run_as_written() -> None:
     """docs/async.md: the Starlette example, the asyncio example, the stale one, in order."""
-    import distcache.group
+    import distcache.group.registry
 
     blocks = python_blocks(ROOT / "docs" / "async.md")
     assert len(blocks) >= 3
@@ -58,10 +58,10 @@ def test_async_examples_run_as_written() -> None:
         assert stale[:3] == ["b'price-1'", "b'price-1'", "b'price-2'"]
         assert stale[3] == "{'stale_hits': 1, 'refreshes': 1, 'refresh_errors': 0}"
         for i, block in enumerate(blocks[3:], 3):  # the decorator's and the rest
-            distcache.group._reset_groups()
+            distcache.group.registry._reset_groups()
             run(block, f"async.md block {i}")
     finally:
-        distcache.group._reset_groups()
+        distcache.group.registry._reset_groups()
 
 
 def test_reliability_example_prints_what_it_says() -> None:

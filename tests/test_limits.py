@@ -23,7 +23,8 @@ import pytest
 
 from distcache.cluster import distcache_pb2 as pb
 from distcache.cluster.wire import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE
-from distcache.group import _reset_groups, new_group
+from distcache.group import new_group
+from distcache.group.registry import _reset_groups
 from distcache.monitoring.server import start_metrics_server
 
 from .cluster.nodes import Node, free_port, make_source

@@ -1,10 +1,13 @@
 """Groups: a named cache over a getter, the groupcache way (docs/usage.md).
 
 A key's request path: ``Group.get`` is the C hit path (``HitPath`` in the
-core) over the main cache, then the hot cache; a miss comes back to Python,
-which asks the negative cache, then the key's replicas through the peer
-picker (``distcache.peers``), then the getter under singleflight, and stores
-what it loaded. docs/internals.md walks one key through it.
+core, docs/internals.md) over the main cache, then the hot cache; a miss
+comes back to Python (reads.py), which asks the negative cache, then the
+key's replicas through the peer picker (``distcache.peers``), then the
+getter under singleflight, and stores what it loaded (the lookup order of
+docs/usage.md's "get"). group.py assembles ``Group`` from its concerns
+(reads.py, batch.py, writes.py, stats.py); registry.py holds the groups by
+name.
 """
 
 from .group import (
@@ -13,9 +16,6 @@ from .group import (
     NotFound,
     Peer,
     PeerPicker,
-    _groups,  # noqa: F401  (the registry's internals, for tests)
-    _groups_lock,  # noqa: F401
-    _reset_groups,  # noqa: F401
     all_groups,
     get_group,
     new_group,

@@ -11,38 +11,43 @@ its miss callback: the hit path does the main-cache lookup, the hit count and
 the sampling of hit keys and durations in one C call and knows nothing of
 groups (no slot list, no class per core: a group on the other core's cache,
 ``new_group(..., _core=...)``, reads it through its get method). Everything
-after a miss is ``_get_slow`` here. The frequency estimate behind hot keys
-is the main cache's own TinyLFU sketch (docs/internals.md), the one its
+after a miss is ``_get_slow`` in reads.py. The frequency estimate behind hot
+keys is the main cache's own TinyLFU sketch (docs/internals.md), the one its
 admission reads: a group keeps no second sketch.
+
+This module assembles the class from its concerns (reads.py, batch.py,
+writes.py, stats.py) and holds what makes, wires and ends a group:
+``new_group``, ``__init__``, ``register_peers``, ``close``. The registry of
+names is registry.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import inspect
 import math
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from .._backend import core as _default_core  # the C core, or the twin
-from .._contract import check_max_bytes, check_ttl, key_bytes, value_view
+from .._contract import check_max_bytes, check_ttl
 from ..peers import Getter, NotFound, Peer, PeerPicker, Placement
 from ..singleflight import SingleFlight
-from . import offload
+from . import registry
+from .batch import BatchReads
 from .functiontable import FunctionTable
 from .hotkeys import HotKeys
-from .latency import LatencyHistogram, summary_of
+from .latency import LatencyHistogram
 from .negative import NegativeCache
+from .reads import Reads
 from .refresh import Refresher
+from .registry import all_groups, get_group
 from .replicapush import ReplicaPusher
-from .stats import GroupCounters
+from .stats import GroupCounters, Stats
 from .writefence import WriteFence
+from .writes import Writes
 
 __all__ = [
     "Getter",
@@ -54,8 +59,6 @@ __all__ = [
     "get_group",
     "new_group",
 ]
-
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 # The admission policy of a group's main cache unless new_group is told
 # otherwise. On Zipf traces of 1M requests over 100k keys, TinyLFU hit
@@ -69,29 +72,6 @@ DEFAULT_ADMISSION = "tinylfu"
 # top_hot_keys() call and on one miss in this many (reading the cache's
 # frequency_stats() builds a dict: too much for every hot hit).
 _HALVING_CHECK_EVERY = 64
-
-# Threads of one get_many that ask its keys' replicas side by side.
-_MANY_LOADERS = 8
-
-# Outcomes of one get; each get ends in exactly one of them.
-LOCAL, HOT, REMOTE, LOADED, NEGATIVE, NOT_FOUND, ERROR = (
-    "local_hits",
-    "hot_hits",
-    "remote_hits",
-    "loaded",
-    "negative_hits",
-    "not_found",
-    "errors",
-)
-
-
-class _RememberedAbsent(NotFound):
-    """NotFound answered by the negative cache, without asking the source."""
-
-
-# Guards _groups.
-_groups_lock = threading.Lock()
-_groups: dict[str, Group] = {}
 
 
 def new_group(
@@ -114,11 +94,9 @@ def new_group(
     (group.functions). With default_ttl and stale_ttl, an entry is served
     stale for stale_ttl seconds after its ttl while one refresh replaces it.
     """
-    _check_name(name)
-    with _groups_lock:
-        if name in _groups:
-            raise ValueError(f"group {name!r} already exists")
-        group = Group(
+    return registry.register(
+        name,
+        lambda: Group(
             name,
             max_bytes,
             getter,
@@ -129,64 +107,8 @@ def new_group(
             admission=admission,
             _core=_core,
             **tuning,
-        )
-        _groups[name] = group
-    return group
-
-
-def get_group(name: str) -> Group | None:
-    """The registered group named name, or None."""
-    with _groups_lock:
-        return _groups.get(name)
-
-
-def all_groups() -> list[Group]:
-    """Every registered group, in the order they were created."""
-    with _groups_lock:
-        return list(_groups.values())
-
-
-def _reset_groups() -> None:
-    """Forget every registered group (for tests)."""
-    with _groups_lock:
-        _groups.clear()
-
-
-def _check_name(name: object) -> None:
-    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
-        raise ValueError(f"group name must match [A-Za-z0-9_.-]{{1,64}}, not {name!r}")
-
-
-def _key_str(key: object) -> str:
-    """A key as the str the getter and peers see; bytes-like keys are UTF-8 decoded."""
-    if type(key) is str:
-        return key
-    if isinstance(key, str):
-        return str(key)
-    # The core's rules (type, C-contiguous, MAX_KEY_LEN), then UTF-8.
-    return key_bytes(key).decode("utf-8")
-
-
-def _check_write(key: str, value: Any, ttl: Any) -> None:
-    """Raises what the core would for a bad key, value or ttl, before a set is
-    counted or sent anywhere (a non-replica stores nothing, so its core never sees them)."""
-    key_bytes(key)
-    value_view(value)
-    if ttl is not None:
-        check_ttl(ttl, "ttl")
-
-
-def _str_keys(keys: list[Any]) -> list[str]:
-    """Sampled hit keys as str; a bytes key that is not UTF-8 is left out."""
-    out = []
-    for key in keys:
-        if type(key) is not str:
-            try:
-                key = _key_str(key)
-            except ValueError:
-                continue
-        out.append(key)
-    return out
+        ),
+    )
 
 
 def _callable_name(fn: object) -> str:
@@ -201,18 +123,31 @@ def _is_async(fn: object) -> bool:
     )
 
 
-async def _ask(peer: Any, method: str, *args: Any, **kw: Any) -> Any:
-    """peer.a<method>(...) awaited, or a peer without it called in the pool."""
-    native = getattr(peer, "a" + method, None)
-    if native is not None:
-        return await native(*args, **kw)
-    return await offload.in_pool(functools.partial(getattr(peer, method), *args, **kw))
+class Group(  # type: ignore[misc]
+    _default_core.HitPath,  # type: ignore[name-defined]
+    Reads,
+    BatchReads,
+    Writes,
+    Stats,
+):
+    """A named cache in front of a getter; create one with new_group().
 
+    Where its methods live: get(key) and get_local(key) are the core's
+    HitPath (the C hit path, first in the MRO so that a hit costs one C
+    call); a miss and aget in reads.py; get_many and aget_many in batch.py;
+    set, aset, delete and adelete in writes.py; stats, latency_buckets and
+    top_hot_keys in stats.py; __init__, register_peers, picker, functions
+    and close here.
+    """
 
-
-
-class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
-    """A named cache in front of a getter; create one with new_group()."""
+    # A Group that held its hit path as an attribute and bound its get to it
+    # measured 1.4x LRUCache.get instead of 1.05x: Python dispatches a method
+    # found on an instance's dict ~20 ns slower than one of a C type
+    # (asv_bench/experiments.py's measure_hit_path). For the same reason a
+    # group keeps fewer than 30 attributes of its own: past CPython's 30
+    # shared keys an instance dict is materialised and a hit measured 1.4x
+    # again (the hot-key tracker and the counters are one attribute each).
+    # The mixins add methods only: every attribute is set in __init__ here.
 
     def __init__(
         self,
@@ -231,7 +166,7 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
         _negative_capacity: int = 10_000,
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_name(name)
+        registry.check_name(name)
         check_max_bytes(max_bytes)
         functions = FunctionTable(name) if getter is None else None
         if functions is not None:
@@ -331,532 +266,6 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
     def __repr__(self) -> str:
         return f"<Group {self.name!r} max_bytes={self.max_bytes}>"
 
-    # ---------------------------------------------------------------- reads
-
-    # get(key) and get_local(key) are the hit path's: a main-cache hit is
-    # answered there in one C call, a miss comes to _get_slow(key, forward)
-    # with forward=False for get_local, so that a forwarded request is never
-    # forwarded again and two nodes that disagree about who owns a key cannot
-    # wait for each other. A Group that held its hit path as an attribute and
-    # bound its get to it measured 1.4x LRUCache.get instead of 1.05x: Python
-    # dispatches a method found on an instance's dict ~20 ns slower than one
-    # of a C type (asv_bench/experiments.py's measure_hit_path). For the same reason a group keeps
-    # fewer than 30 attributes of its own: past CPython's 30 shared keys an
-    # instance dict is materialised and a hit measured 1.4x again (the
-    # hot-key tracker and the counters are one attribute each).
-
-    def _get_slow(self, key: Any, forward: bool = True) -> bytes:
-        """Everything after a main-cache miss: hot cache, negative cache, owner, getter."""
-        start = time.perf_counter_ns()
-        key = _key_str(key)
-        outcome = ERROR
-        try:
-            estimate, value = self._before_load(key)
-            if value is not None:
-                outcome = HOT
-                return value
-            # Local-only loads fly apart from forwarding ones: joining a flight
-            # that waits on a peer would bring back the cycle get_local avoids.
-            (value, outcome), _ = self._flight.do(
-                key if forward else (key,), lambda: self._load(key, estimate, forward)
-            )
-            return value
-        except NotFound as exc:
-            outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
-            raise
-        finally:
-            self._counts.add("slow_gets", outcome)
-            self._miss_latency.record(time.perf_counter_ns() - start)
-
-    async def aget(self, key: str) -> bytes:
-        """get for asyncio: a hit is answered at once; a miss awaits the owner or the getter.
-
-        Threads calling get and tasks calling aget for one cold key share one
-        load. Cancelling a caller stops its wait only; the load goes on.
-        """
-        value = self._peek(key)
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-        return await self._aget_slow(key, True)
-
-    async def _aget_slow(self, key: Any, forward: bool) -> bytes:
-        """_get_slow for a task: the network and the getter are awaited, never waited on."""
-        start = time.perf_counter_ns()
-        key = _key_str(key)
-        outcome = ERROR
-        try:
-            estimate, value = self._before_load(key)
-            if value is not None:
-                outcome = HOT
-                return value
-            (value, outcome), _ = await self._flight.ado(
-                key if forward else (key,), lambda: self._aload(key, estimate, forward)
-            )
-            return value
-        except NotFound as exc:
-            outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
-            raise
-        finally:
-            self._counts.add("slow_gets", outcome)
-            self._miss_latency.record(time.perf_counter_ns() - start)
-
-    def _before_load(self, key: str) -> tuple[int, bytes | None]:
-        """A miss's steps before any load: its estimate, and the hot copy or None.
-
-        Raises _RememberedAbsent when the negative cache knows key is absent.
-        """
-        estimate = self._observe(key)
-        hot = self._hot
-        if hot is not None:
-            value = hot.get(key)
-            if value is not None:
-                if estimate < self._hot_keys.demote_below:
-                    self._demote(key)
-                return estimate, value
-        negative = self._negative
-        if negative is not None and key in negative:
-            raise _RememberedAbsent(key)
-        return estimate, None
-
-    def _load(
-        self, key: str, estimate: int, forward: bool, *, refresh: int | None = None
-    ) -> tuple[bytes, str]:
-        """The singleflight leader's work for key: (value, outcome).
-
-        refresh: the write ticket taken when key was found stale; its entry
-        is then replaced, not answered.
-        """
-        gen, cached, placement = self._load_start(key, refresh)
-        if cached is not None:
-            return cached, LOCAL
-        if forward and placement is not None and not placement.local:
-            return self._load_from_replicas(key, placement.others, estimate, gen)
-        try:
-            value, ttl = self._call_getter(key)
-        except NotFound:
-            self._remember_absent(key, gen)
-            raise
-        self._loaded_here(key, value, ttl, gen, placement)
-        return value, LOADED
-
-    async def _aload(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
-        """_load for a task."""
-        gen, cached, placement = self._load_start(key, None)
-        if cached is not None:
-            return cached, LOCAL
-        if forward and placement is not None and not placement.local:
-            return await self._aload_from_replicas(key, placement.others, estimate, gen)
-        try:
-            value, ttl = await self._acall_getter(key)
-        except NotFound:
-            self._remember_absent(key, gen)
-            raise
-        self._loaded_here(key, value, ttl, gen, placement)
-        return value, LOADED
-
-    def _load_start(
-        self, key: str, refresh: int | None
-    ) -> tuple[int, bytes | None, Placement | None]:
-        """(write ticket, the value a finished flight left, placement) of a load of key."""
-        # Taken before the recheck: a set() after it makes this load too old
-        # to store; a set() before it is what the recheck finds. A refresh
-        # took its ticket at the stale hit: a set() since then wins.
-        gen = self._fence.ticket(key) if refresh is None else refresh
-        # A flight for this key may have finished between our miss and do().
-        # `in` first: a get would count this one request twice in the sketch.
-        if refresh is None and key in self._main:
-            value = self._main.get(key)
-            if value is not None:
-                return gen, value, None
-        if self._negative is not None and key in self._negative:
-            raise _RememberedAbsent(key)
-        picker = self._picker
-        return gen, None, picker.placement(key) if picker is not None else None
-
-    def _loaded_here(
-        self, key: str, value: bytes, ttl: float | None, gen: int, placement: Placement | None
-    ) -> None:
-        """Store what the getter gave (unless a write came since) and push it to the replica."""
-        # This node is a replica of the key (or has no peers, or was asked by
-        # a peer, which never forwards twice): the source of truth answered.
-        with self._fence.current(key, gen) as current:
-            if current:
-                # Refused by admission or not, the caller gets the value.
-                self._store(key, value, ttl, force=False)
-        if current and placement is not None and placement.local:
-            for peer in placement.others:
-                self._pusher.offer(peer, key, value)
-
-    def _load_from_replicas(
-        self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
-    ) -> tuple[bytes, str]:
-        """Asks the key's replicas in ring order; loads here (degraded) if none answers."""
-        for i, peer in enumerate(replicas):
-            self._counts.add("peer_loads")
-            try:
-                value = peer.get(self.name, key, forwarded=True)
-            except NotFound:
-                self._remember_absent(key, gen)
-                raise
-            except Exception:
-                self._replica_failed(i, len(replicas))
-                continue
-            return self._replica_answered(key, value, estimate, gen), REMOTE
-        # No replica answered: load here so that the reader does not fail, but
-        # cache nothing, so no copy outlives the replicas' return.
-        self._counts.add("degraded_loads")
-        return self._call_getter(key)[0], LOADED
-
-    async def _aload_from_replicas(
-        self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
-    ) -> tuple[bytes, str]:
-        """_load_from_replicas for a task: each replica awaited (grpc.aio for gRPC peers)."""
-        for i, peer in enumerate(replicas):
-            self._counts.add("peer_loads")
-            try:
-                value = await _ask(peer, "get", self.name, key, forwarded=True)
-            except NotFound:
-                self._remember_absent(key, gen)
-                raise
-            except Exception:
-                self._replica_failed(i, len(replicas))
-                continue
-            return self._replica_answered(key, value, estimate, gen), REMOTE
-        self._counts.add("degraded_loads")
-        return (await self._acall_getter(key))[0], LOADED
-
-    def _replica_failed(self, i: int, n: int) -> None:
-        self._counts.add("peer_errors")
-        if i + 1 < n:
-            self._counts.add("failovers")
-
-    def _replica_answered(self, key: str, value: Any, estimate: int, gen: int) -> bytes:
-        value = bytes(value)
-        if estimate >= self._hot_keys.promote_at:
-            self._promote(key, value, gen)
-        return value
-
-    def _store(self, key: str, value: Any, ttl: float | None, *, force: bool) -> None:
-        """Set key in the main cache, counting a refusal by its admission policy.
-
-        A load faces admission (force=False); an explicit write does not: after
-        set(k, v) returns, get(k) is v until evicted or expired. With a
-        stale_ttl the entry lives that much longer (stale at the end).
-        """
-        if ttl is not None and self._stale_ttl:
-            ttl += self._stale_ttl
-        if self._main.set(key, value, ttl, force=force) or self.admission is None or force:
-            return
-        # set() also says False for an entry larger than the cache: not a refusal.
-        size = len(key.encode("utf-8")) + memoryview(value).nbytes + self._core.ENTRY_OVERHEAD
-        if size <= self._main.max_bytes:
-            self._counts.add("admission_rejects")
-
-    def _call_getter(self, key: str) -> tuple[bytes, float | None]:
-        """(value, ttl) from the getter; an async getter runs on the background loop."""
-        self._counts.add("getter_loads")
-        value = self._getter(key)
-        if inspect.isawaitable(value):
-            value = offload.on_loop_thread(value)
-        return self._checked(key, value)
-
-    async def _acall_getter(self, key: str) -> tuple[bytes, float | None]:
-        """(value, ttl) from the getter: an async one awaited here, a plain one in the pool."""
-        self._counts.add("getter_loads")
-        functions = self._functions
-        if self._getter_async or (functions is not None and functions.is_async(key)):
-            value = await self._getter(key)
-        else:
-            value = await offload.in_pool(self._getter, key)
-            if inspect.isawaitable(value):
-                value = await value
-        return self._checked(key, value)
-
-    def _checked(self, key: str, value: Any) -> tuple[bytes, float | None]:
-        """The getter's value as bytes, and the ttl its @cached function declared."""
-        ttl = self._functions.ttl(key) if self._functions is not None else None
-        if type(value) is bytes:
-            return value, ttl
-        # The rule of every entry point: a C-contiguous bytes-like object.
-        try:
-            with memoryview(value) as view:
-                if view.c_contiguous:
-                    return view.tobytes(), ttl
-        except TypeError:
-            pass
-        raise TypeError(
-            f"getter {self._getter_name} returned {type(value).__name__}, "
-            f"not a (C-contiguous) bytes-like object"
-        )
-
-    # ------------------------------------------------ stale-while-revalidate
-
-    def _on_stale(self, key: Any, value: bytes, mode: int) -> bytes:
-        """A hit on an entry past its ttl: answered now, refreshed once in the background."""
-        self._counts.add("stale_hits")
-        name = _key_str(key)
-        gen = self._fence.ticket(name)
-        self._refresher.start(name, lambda: self._refresh(name, gen))
-        return value
-
-    def _refresh(self, key: str, gen: int) -> None:
-        """Replace key's stale entry from its source; on an error the stale entry stays."""
-        try:
-            self._flight.do(key, lambda: self._load(key, 0, True, refresh=gen))
-        except NotFound:
-            # The source no longer has it: the stale copy must not outlive that.
-            with self._fence.current(key, gen) as current:
-                if current:  # else a set() since the stale hit holds a newer value
-                    self._main.delete(key)
-            self._counts.add("refreshes")
-        except Exception:  # counted; the stale value is served until it expires
-            self._counts.add("refresh_errors")
-        else:
-            self._counts.add("refreshes")
-
-    def _remember_absent(self, key: str, gen: int) -> None:
-        negative = self._negative
-        if negative is None:
-            return
-        with self._fence.current(key, gen) as current:
-            if current:
-                negative.add(key)
-
-    # ----------------------------------------------------------- hot keys
-
-    def _observe(self, key: str) -> int:
-        """Note a miss of key (and the sampled hits since the last one); its estimate."""
-        self._drain_hits()
-        estimate, cooled = self._hot_keys.missed(key)
-        self._demote_all(cooled)
-        return estimate
-
-    def _drain_hits(self) -> None:
-        """Move the hit path's samples into the latency record and the hot-key tracker."""
-        times = self._drain_hit_times()
-        if times:
-            self._hit_latency.record_many(times)
-        keys = self._drain_hit_keys()
-        if keys:
-            self._hot_keys.hit_samples(_str_keys(keys), self._hits)
-
-    def _promote(self, key: str, value: bytes, gen: int) -> None:
-        hot = self._hot
-        if hot is None:
-            return
-        with self._fence.current(key, gen) as current:
-            if not current or not hot.set(key, value):
-                return
-        self._hot_keys.promoted(key, len(hot))
-        self._counts.add("promotions")
-
-    def _demote(self, key: str) -> None:
-        self._hot_keys.forget(key)
-        self._demote_all([key])
-
-    def _demote_all(self, keys: list[str]) -> None:
-        hot = self._hot
-        for key in keys:
-            if hot is not None and hot.delete(key):
-                self._counts.add("demotions")
-
-    def top_hot_keys(self, n: int = 10) -> list[tuple[str, int]]:
-        """The n most frequently requested keys now, with their estimated counts."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be an int >= 0, not {n!r}")
-        self._drain_hits()
-        ranked, cooled = self._hot_keys.top(n)
-        self._demote_all(cooled)
-        return ranked
-
-    def get_many(self, keys: Iterable[str], *, forwarded: bool = False) -> dict[str, bytes]:
-        """The values of keys, in their order; keys the source lacks are left out.
-
-        Main-cache hits are answered at once; the keys this node is not a
-        replica of go to their first replica, one GetMany per replica, all
-        replicas asked in parallel; a replica that fails leaves its keys to
-        get()'s own failover. forwarded=True (a peer's call) never forwards.
-        An error of the getter raises, as get() does.
-        """
-        names, found, local, by_peer = self._split_many(keys, forwarded)
-        if by_peer:
-            with ThreadPoolExecutor(max_workers=min(_MANY_LOADERS, len(by_peer))) as pool:
-                asked = [pool.submit(peer.get_many, self.name, ks, forwarded=True)
-                         for peer, ks in by_peer.items()]
-            for ks, future in zip(by_peer.values(), asked, strict=True):
-                try:
-                    answer: Any = future.result()
-                except Exception as exc:
-                    answer = exc
-                self._merge_batch(found, local, ks, answer)
-        get = self.get_local if forwarded else self.get
-
-        # One after another: loading them side by side took a thread pool per
-        # call, and a getter holding a connection per thread (SQLiteGetter)
-        # then opened one per call (the node soak saw 300 fds a second).
-        for key in local:
-            try:
-                found[key] = get(key)
-            except NotFound:
-                pass
-        return {key: found[key] for key in names if key in found}
-
-    async def aget_many(self, keys: Iterable[str], *, forwarded: bool = False) -> dict[str, bytes]:
-        """get_many for asyncio: replicas asked together on the loop, local keys as tasks."""
-        names, found, local, by_peer = self._split_many(keys, forwarded)
-        if by_peer:
-            answers = await asyncio.gather(
-                *(_ask(peer, "get_many", self.name, ks, forwarded=True)
-                  for peer, ks in by_peer.items()),
-                return_exceptions=True,
-            )
-            for ks, answer in zip(by_peer.values(), answers, strict=True):
-                if isinstance(answer, BaseException) and not isinstance(answer, Exception):
-                    raise answer  # a cancellation, not a peer's failure
-                self._merge_batch(found, local, ks, answer)
-
-        async def one(key: str) -> bytes | None:
-            value = self._peek(key)
-            if value is not None:
-                return value  # type: ignore[no-any-return]
-            try:
-                return await self._aget_slow(key, not forwarded)
-            except NotFound:
-                return None
-
-        for key, value in zip(local, await asyncio.gather(*(one(k) for k in local)), strict=True):
-            if value is not None:
-                found[key] = value
-        return {key: found[key] for key in names if key in found}
-
-    def _split_many(
-        self, keys: Iterable[str], forwarded: bool
-    ) -> tuple[list[str], dict[str, bytes], list[str], dict[Any, list[str]]]:
-        """(names, main-cache hits, keys to load here, keys by the replica to ask)."""
-        names = [_key_str(k) for k in keys]
-        found: dict[str, bytes] = self._main.get_many(names)
-        self._counts.add("get_many_calls")
-        self._counts.add_n("batch_hits", len(found))
-        by_peer: dict[Any, list[str]] = {}
-        local = []
-        for key in names:
-            if key in found:
-                continue
-            placement = None if forwarded else self._placement(key)
-            if placement is None or placement.local:
-                local.append(key)
-            else:
-                by_peer.setdefault(placement.others[0], []).append(key)
-        return names, found, local, by_peer
-
-    def _merge_batch(
-        self, found: dict[str, bytes], local: list[str], keys: list[str], answer: Any
-    ) -> None:
-        """A replica's GetMany answer into found; on its failure its keys are loaded here."""
-        self._counts.add("peer_loads")
-        if isinstance(answer, Exception):
-            self._counts.add("peer_errors")
-            local.extend(keys)  # get() fails over, then loads
-        else:
-            found.update(answer)
-
-    # --------------------------------------------------------------- writes
-
-    def set(
-        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
-    ) -> None:
-        """Store value under key in the cache of every replica (never in the source).
-
-        The other nodes get one call each: the replicas a set, the rest a
-        delete of any hot copy, both marked forwarded so that none of them
-        passes it on (no storms). forwarded=True (a peer's call) acts here only.
-        """
-        key = _key_str(key)
-        placement = self._set_here(key, value, ttl, forwarded)
-        if not forwarded and placement is not None:
-            value = bytes(value)
-            replicas = placement.others
-            failed = self._broadcast(
-                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True)
-                if peer in replicas
-                else peer.delete(self.name, key, forwarded=True)
-            )
-            self._check_set(placement, failed)
-
-    async def aset(
-        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
-    ) -> None:
-        """set for asyncio: the other nodes are told concurrently, on the loop."""
-        key = _key_str(key)
-        placement = self._set_here(key, value, ttl, forwarded)
-        if not forwarded and placement is not None:
-            value = bytes(value)
-            replicas = placement.others
-            failed = await self._abroadcast(
-                lambda peer: _ask(peer, "set", self.name, key, value, ttl, forwarded=True)
-                if peer in replicas
-                else _ask(peer, "delete", self.name, key, forwarded=True)
-            )
-            self._check_set(placement, failed)
-
-    def _set_here(
-        self, key: str, value: Any, ttl: float | None, forwarded: bool
-    ) -> Placement | None:
-        """set's work on this node; the key's placement (None without peers)."""
-        _check_write(key, value, ttl)
-        self._counts.add("sets")
-        placement = self._placement(key)
-        with self._fence.write(key):
-            if placement is None or placement.local or forwarded:
-                self._store(key, value, ttl, force=True)
-            else:
-                self._main.delete(key)  # a non-replica keeps no main copy
-            if self._hot is not None:
-                self._hot.delete(key)
-        if self._negative is not None:
-            self._negative.discard(key)
-        return placement
-
-    def _check_set(self, placement: Placement, failed: dict[Peer, Exception]) -> None:
-        """Raises when no replica took a set made on a node that is not one."""
-        replicas = placement.others
-        if not placement.local and replicas and all(p in failed for p in replicas):
-            self._counts.add("set_errors")
-            raise failed[replicas[0]]
-
-    def delete(self, key: str, *, forwarded: bool = False) -> bool:
-        """Drop key from every node's caches (main, hot, negative); True if it was cached here.
-
-        The source of truth is not touched: the next get loads the key again.
-        forwarded=True (a peer's call) acts here only.
-        """
-        key = _key_str(key)
-        found = self._delete_here(key)
-        if not forwarded and self._picker is not None:
-            self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
-        return found
-
-    async def adelete(self, key: str, *, forwarded: bool = False) -> bool:
-        """delete for asyncio: the other nodes are told concurrently, on the loop."""
-        key = _key_str(key)
-        found = self._delete_here(key)
-        if not forwarded and self._picker is not None:
-            await self._abroadcast(
-                lambda peer: _ask(peer, "delete", self.name, key, forwarded=True)
-            )
-        return found
-
-    def _delete_here(self, key: str) -> bool:
-        key_bytes(key)  # a key the core refuses is not counted
-        self._counts.add("deletes")
-        with self._fence.write(key):
-            found: bool = self._main.delete(key)
-            if self._hot is not None:
-                found = self._hot.delete(key) or found
-        if self._negative is not None:
-            self._negative.discard(key)
-        return found
-
     @property
     def picker(self) -> PeerPicker | None:
         """The peer picker given to register_peers, or None."""
@@ -865,36 +274,6 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
     def _placement(self, key: str) -> Placement | None:
         picker = self._picker
         return picker.placement(key) if picker is not None else None
-
-    def _broadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
-        """call(peer) for every other node; the failures, by peer (counted)."""
-        assert self._picker is not None
-        failed: dict[Peer, Exception] = {}
-        self._counts.add("broadcasts")
-        for peer in self._picker.peers():
-            try:
-                call(peer)
-            except Exception as exc:  # counted; that node's copy ages out by its ttl
-                self._counts.add("broadcast_errors")
-                failed[peer] = exc
-        return failed
-
-    async def _abroadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
-        """_broadcast for a task: every other node's call awaited together."""
-        assert self._picker is not None
-        self._counts.add("broadcasts")
-        peers = self._picker.peers()
-        answers = await asyncio.gather(*(call(peer) for peer in peers), return_exceptions=True)
-        failed: dict[Peer, Exception] = {}
-        for peer, answer in zip(peers, answers, strict=True):
-            if isinstance(answer, BaseException):
-                if not isinstance(answer, Exception):
-                    raise answer
-                self._counts.add("broadcast_errors")
-                failed[peer] = answer
-        return failed
-
-    # ---------------------------------------------------------------- peers
 
     def register_peers(self, picker: PeerPicker) -> None:
         """Route keys owned by other nodes to them; called once, before serving.
@@ -922,64 +301,9 @@ class Group(_default_core.HitPath):  # type: ignore[misc, name-defined]
                 self._hot = self._core.LRUCache(self._hot_bytes, self._default_ttl)
             self._picker = picker
 
-    # ---------------------------------------------------------------- stats
-
-    def stats(self) -> dict[str, Any]:
-        """Counters and gauges of this group, for the metrics and /stats."""
-        self._drain_hits()
-        self._demote_all(self._hot_keys.check())
-        sketch = self._main.frequency_stats()
-        fast_hits = self._hits
-        main = self._main.stats()
-        hot = self._hot.stats() if self._hot is not None else None
-        counts = self._counts.snapshot()
-        batch_hits = counts.pop("batch_hits")
-        hot_hits = self._hot_hits
-        gets = fast_hits + hot_hits + batch_hits + counts.pop("slow_gets")
-        counts[LOCAL] += fast_hits + batch_hits
-        counts[HOT] += hot_hits
-        hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
-        out: dict[str, Any] = {"name": self.name, "gets": gets}
-        out.update(counts)
-        out["batch_hits"] = batch_hits  # of get_many's keys, the ones its batch lookup found
-        out["loads_deduplicated"] = self._flight.deduplicated
-        out["hit_rate"] = hits / gets if gets else 0.0
-        out["latency"] = self._latency_summary()
-        out["admission"] = self.admission
-        out["main"] = main
-        out["hot"] = hot
-        out["nbytes"] = main["nbytes"] + (hot["nbytes"] if hot else 0)
-        out["max_bytes"] = self.max_bytes
-        out["negative"] = self._negative.stats() if self._negative is not None else None
-        out["sketch"] = sketch
-        return out
-
-    def latency_buckets(self) -> tuple[list[float], int, int]:
-        """(counts per latency.bucket_bounds bucket, sum in ns, count) of every get so far.
-
-        Hits are sampled (one in 64 by the hit path), misses all timed: the hit
-        samples are scaled up to the exact hit count before merging, so a
-        count may be fractional.
-        """
-        self._drain_hits()
-        fast_hits = self._hits
-        hit_counts, hit_ns = self._hit_latency.snapshot()
-        miss_counts, miss_ns = self._miss_latency.snapshot()
-        sampled = sum(hit_counts)
-        scale = fast_hits / sampled if sampled else 0.0
-        merged = [h * scale + m for h, m in zip(hit_counts, miss_counts, strict=True)]
-        n = sum(miss_counts) + (fast_hits if sampled else 0)
-        return merged, int(hit_ns * scale + miss_ns), n
-
-    def _latency_summary(self) -> dict[str, float | int]:
-        merged, total_ns, n = self.latency_buckets()
-        return summary_of(merged, total_ns, n)
-
     def close(self) -> None:
         """Unregister this group and empty its caches."""
-        with _groups_lock:
-            if _groups.get(self.name) is self:
-                del _groups[self.name]
+        registry.unregister(self)
         self._main.clear()
         if self._hot is not None:
             self._hot.clear()

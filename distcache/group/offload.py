@@ -4,19 +4,22 @@
 bounded thread pool; ``get`` is called from threads, so an ``async def``
 getter runs on one background event loop thread. Both are made on first use
 and live as long as the process (daemon threads: they never hold up exit).
-A leaf module: it knows nothing of groups.
+A peer is asked the same way from a task (``ask``): its ``a<method>`` awaited
+when it has one, else its plain method in the pool. A leaf module: it knows
+nothing of groups.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["POOL_WORKERS", "in_pool", "on_loop_thread", "submit"]
+__all__ = ["POOL_WORKERS", "ask", "in_pool", "on_loop_thread", "submit"]
 
 T = TypeVar("T")
 
@@ -47,6 +50,14 @@ def submit(fn: Callable[[], Any]) -> None:
 async def in_pool(fn: Callable[..., T], *args: Any) -> T:
     """fn(*args) in the bounded pool, awaited on the running loop."""
     return await asyncio.get_running_loop().run_in_executor(_the_pool(), fn, *args)
+
+
+async def ask(peer: Any, method: str, *args: Any, **kw: Any) -> Any:
+    """peer.a<method>(...) awaited, or a peer without it called in the pool."""
+    native = getattr(peer, "a" + method, None)
+    if native is not None:
+        return await native(*args, **kw)
+    return await in_pool(functools.partial(getattr(peer, method), *args, **kw))
 
 
 def _the_loop() -> asyncio.AbstractEventLoop:

@@ -1,16 +1,38 @@
-"""A group's counters, one field each, as groupcache's Stats struct.
+"""A group's counters, one field each, as groupcache's Stats struct, and their read-outs.
 
 A typo in a field name fails loudly (AttributeError at the first count),
 where a dict of string keys let it pass. Hits of the main cache are counted
-by the core's hit path, not here (see Group.stats).
+by the core's hit path, not here: ``Stats.stats`` adds them in. ``Stats`` is
+the Group's mixin of what it reports: ``stats()``, ``latency_buckets()`` and
+``top_hot_keys()``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["GroupCounters"]
+from .latency import summary_of
+
+if TYPE_CHECKING:
+    from .state import GroupState
+else:
+    GroupState = object
+
+__all__ = ["GroupCounters", "Stats"]
+
+# Outcomes of one get; each get ends in exactly one of them (the
+# GroupCounters field it counts).
+LOCAL, HOT, REMOTE, LOADED, NEGATIVE, NOT_FOUND, ERROR = (
+    "local_hits",
+    "hot_hits",
+    "remote_hits",
+    "loaded",
+    "negative_hits",
+    "not_found",
+    "errors",
+)
 
 
 @dataclasses.dataclass
@@ -66,3 +88,67 @@ class GroupCounters:
         """Every field's value, read at one instant."""
         with self._lock:
             return dataclasses.asdict(self)
+
+
+class Stats(GroupState):
+    """A Group's read-outs: its counters and gauges, latency and hottest keys (a mixin)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and gauges of this group, for the metrics and /stats."""
+        self._drain_hits()
+        self._demote_all(self._hot_keys.check())
+        sketch = self._main.frequency_stats()
+        fast_hits = self._hits
+        main = self._main.stats()
+        hot = self._hot.stats() if self._hot is not None else None
+        counts = self._counts.snapshot()
+        batch_hits = counts.pop("batch_hits")
+        hot_hits = self._hot_hits
+        gets = fast_hits + hot_hits + batch_hits + counts.pop("slow_gets")
+        counts[LOCAL] += fast_hits + batch_hits
+        counts[HOT] += hot_hits
+        hits = counts[LOCAL] + counts[HOT] + counts[REMOTE]
+        out: dict[str, Any] = {"name": self.name, "gets": gets}
+        out.update(counts)
+        out["batch_hits"] = batch_hits  # of get_many's keys, the ones its batch lookup found
+        out["loads_deduplicated"] = self._flight.deduplicated
+        out["hit_rate"] = hits / gets if gets else 0.0
+        out["latency"] = self._latency_summary()
+        out["admission"] = self.admission
+        out["main"] = main
+        out["hot"] = hot
+        out["nbytes"] = main["nbytes"] + (hot["nbytes"] if hot else 0)
+        out["max_bytes"] = self.max_bytes
+        out["negative"] = self._negative.stats() if self._negative is not None else None
+        out["sketch"] = sketch
+        return out
+
+    def latency_buckets(self) -> tuple[list[float], int, int]:
+        """(counts per latency.bucket_bounds bucket, sum in ns, count) of every get so far.
+
+        Hits are sampled (one in 64 by the hit path), misses all timed: the hit
+        samples are scaled up to the exact hit count before merging, so a
+        count may be fractional.
+        """
+        self._drain_hits()
+        fast_hits = self._hits
+        hit_counts, hit_ns = self._hit_latency.snapshot()
+        miss_counts, miss_ns = self._miss_latency.snapshot()
+        sampled = sum(hit_counts)
+        scale = fast_hits / sampled if sampled else 0.0
+        merged = [h * scale + m for h, m in zip(hit_counts, miss_counts, strict=True)]
+        n = sum(miss_counts) + (fast_hits if sampled else 0)
+        return merged, int(hit_ns * scale + miss_ns), n
+
+    def _latency_summary(self) -> dict[str, float | int]:
+        merged, total_ns, n = self.latency_buckets()
+        return summary_of(merged, total_ns, n)
+
+    def top_hot_keys(self, n: int = 10) -> list[tuple[str, int]]:
+        """The n most frequently requested keys now, with their estimated counts."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, not {n!r}")
+        self._drain_hits()
+        ranked, cooled = self._hot_keys.top(n)
+        self._demote_all(cooled)
+        return ranked

@@ -17,7 +17,8 @@ import pytest
 
 from distcache.cluster import AsyncClient, GRPCPool
 from distcache.cluster.wire import MAX_MESSAGE
-from distcache.group import NotFound, _reset_groups, new_group
+from distcache.group import NotFound, new_group
+from distcache.group.registry import _reset_groups
 
 from .nodes import free_port
 

@@ -9,7 +9,8 @@ import pytest
 
 from distcache.cluster import GRPCPool, connect
 from distcache.cluster import distcache_pb2 as pb
-from distcache.group import NotFound, _reset_groups, new_group
+from distcache.group import NotFound, new_group
+from distcache.group.registry import _reset_groups
 
 from .nodes import free_port
 

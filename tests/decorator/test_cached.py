@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import distcache
 from distcache import NotFound, cached, new_group
 from distcache.decorator import _CallsInProgress
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 from tests.group.fakes import FakeClock, FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]

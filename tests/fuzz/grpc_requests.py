@@ -103,7 +103,7 @@ def stop() -> None:
     n.open_pool.stop(0)
     n.locked_pool.stop(0)
     n.group.close()
-    from distcache.group import _groups, _groups_lock
+    from distcache.group.registry import _groups, _groups_lock
 
     with _groups_lock:
         _groups.pop(GROUP, None)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from distcache.group import _reset_groups
+from distcache.group.registry import _reset_groups
 from distcache.monitoring.server import MetricsServer, start_metrics_server
 
 

@@ -1,0 +1,357 @@
+"""A group's reads after the hit path: what a get does when the main cache misses.
+
+The core's ``HitPath`` answers a main-cache hit (and a hot-cache hit) in C
+and hands a miss to ``_get_slow(key, forward)``; ``aget`` takes its awaited
+twin ``_aget_slow``. A miss asks, in order: the hot cache (copies of keys
+owned elsewhere), the negative cache (keys known absent), the key's replicas
+through the peer picker, then the getter under singleflight, and stores what
+it loaded (unless a write came since: writefence.py). Hot keys are noted
+here too: a miss feeds the tracker, and a replica's answer on a key hot
+enough is copied into the hot cache. Entries past their ttl but within
+stale_ttl are answered and refreshed once in the background.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..peers import NotFound, Peer, Placement
+from . import offload
+from .keys import key_str, str_keys
+from .stats import ERROR, HOT, LOADED, LOCAL, NEGATIVE, NOT_FOUND, REMOTE
+
+if TYPE_CHECKING:
+    from .state import GroupState
+else:
+    GroupState = object
+
+__all__ = ["Reads"]
+
+
+class _RememberedAbsent(NotFound):
+    """NotFound answered by the negative cache, without asking the source."""
+
+
+class Reads(GroupState):
+    """A Group's miss path, sync and async side by side, and aget (a mixin)."""
+
+    # The hit path calls _get_slow(key, forward) with forward=False for
+    # get_local, so that a forwarded request is never forwarded again and two
+    # nodes that disagree about who owns a key cannot wait for each other.
+
+    def _get_slow(self, key: Any, forward: bool = True) -> bytes:
+        """Everything after a main-cache miss: hot cache, negative cache, owner, getter."""
+        start = time.perf_counter_ns()
+        key = key_str(key)
+        outcome = ERROR
+        try:
+            estimate, value = self._before_load(key)
+            if value is not None:
+                outcome = HOT
+                return value
+            # Local-only loads fly apart from forwarding ones: joining a flight
+            # that waits on a peer would bring back the cycle get_local avoids.
+            (value, outcome), _ = self._flight.do(
+                key if forward else (key,), lambda: self._load(key, estimate, forward)
+            )
+            return value
+        except NotFound as exc:
+            outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
+            raise
+        finally:
+            self._counts.add("slow_gets", outcome)
+            self._miss_latency.record(time.perf_counter_ns() - start)
+
+    async def aget(self, key: str) -> bytes:
+        """get for asyncio: a hit is answered at once; a miss awaits the owner or the getter.
+
+        Threads calling get and tasks calling aget for one cold key share one
+        load. Cancelling a caller stops its wait only; the load goes on.
+        """
+        value = self._peek(key)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        return await self._aget_slow(key, True)
+
+    async def _aget_slow(self, key: Any, forward: bool) -> bytes:
+        """_get_slow for a task: the network and the getter are awaited, never waited on."""
+        start = time.perf_counter_ns()
+        key = key_str(key)
+        outcome = ERROR
+        try:
+            estimate, value = self._before_load(key)
+            if value is not None:
+                outcome = HOT
+                return value
+            (value, outcome), _ = await self._flight.ado(
+                key if forward else (key,), lambda: self._aload(key, estimate, forward)
+            )
+            return value
+        except NotFound as exc:
+            outcome = NEGATIVE if isinstance(exc, _RememberedAbsent) else NOT_FOUND
+            raise
+        finally:
+            self._counts.add("slow_gets", outcome)
+            self._miss_latency.record(time.perf_counter_ns() - start)
+
+    def _before_load(self, key: str) -> tuple[int, bytes | None]:
+        """A miss's steps before any load: its estimate, and the hot copy or None.
+
+        Raises _RememberedAbsent when the negative cache knows key is absent.
+        """
+        estimate = self._observe(key)
+        hot = self._hot
+        if hot is not None:
+            value = hot.get(key)
+            if value is not None:
+                if estimate < self._hot_keys.demote_below:
+                    self._demote(key)
+                return estimate, value
+        negative = self._negative
+        if negative is not None and key in negative:
+            raise _RememberedAbsent(key)
+        return estimate, None
+
+    def _load(
+        self, key: str, estimate: int, forward: bool, *, refresh: int | None = None
+    ) -> tuple[bytes, str]:
+        """The singleflight leader's work for key: (value, outcome).
+
+        refresh: the write ticket taken when key was found stale; its entry
+        is then replaced, not answered.
+        """
+        gen, cached, placement = self._load_start(key, refresh)
+        if cached is not None:
+            return cached, LOCAL
+        if forward and placement is not None and not placement.local:
+            return self._load_from_replicas(key, placement.others, estimate, gen)
+        try:
+            value, ttl = self._call_getter(key)
+        except NotFound:
+            self._remember_absent(key, gen)
+            raise
+        self._loaded_here(key, value, ttl, gen, placement)
+        return value, LOADED
+
+    async def _aload(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
+        """_load for a task."""
+        gen, cached, placement = self._load_start(key, None)
+        if cached is not None:
+            return cached, LOCAL
+        if forward and placement is not None and not placement.local:
+            return await self._aload_from_replicas(key, placement.others, estimate, gen)
+        try:
+            value, ttl = await self._acall_getter(key)
+        except NotFound:
+            self._remember_absent(key, gen)
+            raise
+        self._loaded_here(key, value, ttl, gen, placement)
+        return value, LOADED
+
+    def _load_start(
+        self, key: str, refresh: int | None
+    ) -> tuple[int, bytes | None, Placement | None]:
+        """(write ticket, the value a finished flight left, placement) of a load of key."""
+        # Taken before the recheck: a set() after it makes this load too old
+        # to store; a set() before it is what the recheck finds. A refresh
+        # took its ticket at the stale hit: a set() since then wins.
+        gen = self._fence.ticket(key) if refresh is None else refresh
+        # A flight for this key may have finished between our miss and do().
+        # `in` first: a get would count this one request twice in the sketch.
+        if refresh is None and key in self._main:
+            value = self._main.get(key)
+            if value is not None:
+                return gen, value, None
+        if self._negative is not None and key in self._negative:
+            raise _RememberedAbsent(key)
+        picker = self._picker
+        return gen, None, picker.placement(key) if picker is not None else None
+
+    def _loaded_here(
+        self, key: str, value: bytes, ttl: float | None, gen: int, placement: Placement | None
+    ) -> None:
+        """Store what the getter gave (unless a write came since) and push it to the replica."""
+        # This node is a replica of the key (or has no peers, or was asked by
+        # a peer, which never forwards twice): the source of truth answered.
+        with self._fence.current(key, gen) as current:
+            if current:
+                # Refused by admission or not, the caller gets the value.
+                self._store(key, value, ttl, force=False)
+        if current and placement is not None and placement.local:
+            for peer in placement.others:
+                self._pusher.offer(peer, key, value)
+
+    def _load_from_replicas(
+        self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
+    ) -> tuple[bytes, str]:
+        """Asks the key's replicas in ring order; loads here (degraded) if none answers."""
+        for i, peer in enumerate(replicas):
+            self._counts.add("peer_loads")
+            try:
+                value = peer.get(self.name, key, forwarded=True)
+            except NotFound:
+                self._remember_absent(key, gen)
+                raise
+            except Exception:
+                self._replica_failed(i, len(replicas))
+                continue
+            return self._replica_answered(key, value, estimate, gen), REMOTE
+        # No replica answered: load here so that the reader does not fail, but
+        # cache nothing, so no copy outlives the replicas' return.
+        self._counts.add("degraded_loads")
+        return self._call_getter(key)[0], LOADED
+
+    async def _aload_from_replicas(
+        self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
+    ) -> tuple[bytes, str]:
+        """_load_from_replicas for a task: each replica awaited (grpc.aio for gRPC peers)."""
+        for i, peer in enumerate(replicas):
+            self._counts.add("peer_loads")
+            try:
+                value = await offload.ask(peer, "get", self.name, key, forwarded=True)
+            except NotFound:
+                self._remember_absent(key, gen)
+                raise
+            except Exception:
+                self._replica_failed(i, len(replicas))
+                continue
+            return self._replica_answered(key, value, estimate, gen), REMOTE
+        self._counts.add("degraded_loads")
+        return (await self._acall_getter(key))[0], LOADED
+
+    def _replica_failed(self, i: int, n: int) -> None:
+        self._counts.add("peer_errors")
+        if i + 1 < n:
+            self._counts.add("failovers")
+
+    def _replica_answered(self, key: str, value: Any, estimate: int, gen: int) -> bytes:
+        value = bytes(value)
+        if estimate >= self._hot_keys.promote_at:
+            self._promote(key, value, gen)
+        return value
+
+    def _store(self, key: str, value: Any, ttl: float | None, *, force: bool) -> None:
+        """Set key in the main cache, counting a refusal by its admission policy.
+
+        A load faces admission (force=False); an explicit write does not: after
+        set(k, v) returns, get(k) is v until evicted or expired. With a
+        stale_ttl the entry lives that much longer (stale at the end).
+        """
+        if ttl is not None and self._stale_ttl:
+            ttl += self._stale_ttl
+        if self._main.set(key, value, ttl, force=force) or self.admission is None or force:
+            return
+        # set() also says False for an entry larger than the cache: not a refusal.
+        size = len(key.encode("utf-8")) + memoryview(value).nbytes + self._core.ENTRY_OVERHEAD
+        if size <= self._main.max_bytes:
+            self._counts.add("admission_rejects")
+
+    def _call_getter(self, key: str) -> tuple[bytes, float | None]:
+        """(value, ttl) from the getter; an async getter runs on the background loop."""
+        self._counts.add("getter_loads")
+        value = self._getter(key)
+        if inspect.isawaitable(value):
+            value = offload.on_loop_thread(value)
+        return self._checked(key, value)
+
+    async def _acall_getter(self, key: str) -> tuple[bytes, float | None]:
+        """(value, ttl) from the getter: an async one awaited here, a plain one in the pool."""
+        self._counts.add("getter_loads")
+        functions = self._functions
+        if self._getter_async or (functions is not None and functions.is_async(key)):
+            value = await self._getter(key)
+        else:
+            value = await offload.in_pool(self._getter, key)
+            if inspect.isawaitable(value):
+                value = await value
+        return self._checked(key, value)
+
+    def _checked(self, key: str, value: Any) -> tuple[bytes, float | None]:
+        """The getter's value as bytes, and the ttl its @cached function declared."""
+        ttl = self._functions.ttl(key) if self._functions is not None else None
+        if type(value) is bytes:
+            return value, ttl
+        # The rule of every entry point: a C-contiguous bytes-like object.
+        try:
+            with memoryview(value) as view:
+                if view.c_contiguous:
+                    return view.tobytes(), ttl
+        except TypeError:
+            pass
+        raise TypeError(
+            f"getter {self._getter_name} returned {type(value).__name__}, "
+            f"not a (C-contiguous) bytes-like object"
+        )
+
+    # ------------------------------------------------ stale-while-revalidate
+
+    def _on_stale(self, key: Any, value: bytes, mode: int) -> bytes:
+        """A hit on an entry past its ttl: answered now, refreshed once in the background."""
+        self._counts.add("stale_hits")
+        name = key_str(key)
+        gen = self._fence.ticket(name)
+        self._refresher.start(name, lambda: self._refresh(name, gen))
+        return value
+
+    def _refresh(self, key: str, gen: int) -> None:
+        """Replace key's stale entry from its source; on an error the stale entry stays."""
+        try:
+            self._flight.do(key, lambda: self._load(key, 0, True, refresh=gen))
+        except NotFound:
+            # The source no longer has it: the stale copy must not outlive that.
+            with self._fence.current(key, gen) as current:
+                if current:  # else a set() since the stale hit holds a newer value
+                    self._main.delete(key)
+            self._counts.add("refreshes")
+        except Exception:  # counted; the stale value is served until it expires
+            self._counts.add("refresh_errors")
+        else:
+            self._counts.add("refreshes")
+
+    def _remember_absent(self, key: str, gen: int) -> None:
+        negative = self._negative
+        if negative is None:
+            return
+        with self._fence.current(key, gen) as current:
+            if current:
+                negative.add(key)
+
+    # ----------------------------------------------------------- hot keys
+
+    def _observe(self, key: str) -> int:
+        """Note a miss of key (and the sampled hits since the last one); its estimate."""
+        self._drain_hits()
+        estimate, cooled = self._hot_keys.missed(key)
+        self._demote_all(cooled)
+        return estimate
+
+    def _drain_hits(self) -> None:
+        """Move the hit path's samples into the latency record and the hot-key tracker."""
+        times = self._drain_hit_times()
+        if times:
+            self._hit_latency.record_many(times)
+        keys = self._drain_hit_keys()
+        if keys:
+            self._hot_keys.hit_samples(str_keys(keys), self._hits)
+
+    def _promote(self, key: str, value: bytes, gen: int) -> None:
+        hot = self._hot
+        if hot is None:
+            return
+        with self._fence.current(key, gen) as current:
+            if not current or not hot.set(key, value):
+                return
+        self._hot_keys.promoted(key, len(hot))
+        self._counts.add("promotions")
+
+    def _demote(self, key: str) -> None:
+        self._hot_keys.forget(key)
+        self._demote_all([key])
+
+    def _demote_all(self, keys: list[str]) -> None:
+        hot = self._hot
+        for key in keys:
+            if hot is not None and hot.delete(key):
+                self._counts.add("demotions")

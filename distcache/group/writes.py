@@ -1,0 +1,161 @@
+"""A group's writes: set/aset and delete/adelete, side by side, and their broadcasts.
+
+A write acts here under the write fence (writefence.py), so that a load it
+overtook stores nothing, then tells every other node in one call each: the
+key's replicas a set, the rest a delete of any hot copy, all marked
+forwarded so that none passes it on. The source of truth is never written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._contract import check_ttl, key_bytes, value_view
+from ..peers import Peer, Placement
+from . import offload
+from .keys import key_str
+
+if TYPE_CHECKING:
+    from .state import GroupState
+else:
+    GroupState = object
+
+__all__ = ["Writes"]
+
+
+def _check_write(key: str, value: Any, ttl: Any) -> None:
+    """Raises what the core would for a bad key, value or ttl, before a set is
+    counted or sent anywhere (a non-replica stores nothing, so its core never sees them)."""
+    key_bytes(key)
+    value_view(value)
+    if ttl is not None:
+        check_ttl(ttl, "ttl")
+
+
+class Writes(GroupState):
+    """A Group's set and delete, sync and async side by side (a mixin)."""
+
+    def set(
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
+    ) -> None:
+        """Store value under key in the cache of every replica (never in the source).
+
+        The other nodes get one call each: the replicas a set, the rest a
+        delete of any hot copy, both marked forwarded so that none of them
+        passes it on (no storms). forwarded=True (a peer's call) acts here only.
+        """
+        key = key_str(key)
+        placement = self._set_here(key, value, ttl, forwarded)
+        if not forwarded and placement is not None:
+            value = bytes(value)
+            replicas = placement.others
+            failed = self._broadcast(
+                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True)
+                if peer in replicas
+                else peer.delete(self.name, key, forwarded=True)
+            )
+            self._check_set(placement, failed)
+
+    async def aset(
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
+    ) -> None:
+        """set for asyncio: the other nodes are told concurrently, on the loop."""
+        key = key_str(key)
+        placement = self._set_here(key, value, ttl, forwarded)
+        if not forwarded and placement is not None:
+            value = bytes(value)
+            replicas = placement.others
+            failed = await self._abroadcast(
+                lambda peer: offload.ask(peer, "set", self.name, key, value, ttl, forwarded=True)
+                if peer in replicas
+                else offload.ask(peer, "delete", self.name, key, forwarded=True)
+            )
+            self._check_set(placement, failed)
+
+    def _set_here(
+        self, key: str, value: Any, ttl: float | None, forwarded: bool
+    ) -> Placement | None:
+        """set's work on this node; the key's placement (None without peers)."""
+        _check_write(key, value, ttl)
+        self._counts.add("sets")
+        placement = self._placement(key)
+        with self._fence.write(key):
+            if placement is None or placement.local or forwarded:
+                self._store(key, value, ttl, force=True)
+            else:
+                self._main.delete(key)  # a non-replica keeps no main copy
+            if self._hot is not None:
+                self._hot.delete(key)
+        if self._negative is not None:
+            self._negative.discard(key)
+        return placement
+
+    def _check_set(self, placement: Placement, failed: dict[Peer, Exception]) -> None:
+        """Raises when no replica took a set made on a node that is not one."""
+        replicas = placement.others
+        if not placement.local and replicas and all(p in failed for p in replicas):
+            self._counts.add("set_errors")
+            raise failed[replicas[0]]
+
+    def delete(self, key: str, *, forwarded: bool = False) -> bool:
+        """Drop key from every node's caches (main, hot, negative); True if it was cached here.
+
+        The source of truth is not touched: the next get loads the key again.
+        forwarded=True (a peer's call) acts here only.
+        """
+        key = key_str(key)
+        found = self._delete_here(key)
+        if not forwarded and self._picker is not None:
+            self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
+        return found
+
+    async def adelete(self, key: str, *, forwarded: bool = False) -> bool:
+        """delete for asyncio: the other nodes are told concurrently, on the loop."""
+        key = key_str(key)
+        found = self._delete_here(key)
+        if not forwarded and self._picker is not None:
+            await self._abroadcast(
+                lambda peer: offload.ask(peer, "delete", self.name, key, forwarded=True)
+            )
+        return found
+
+    def _delete_here(self, key: str) -> bool:
+        key_bytes(key)  # a key the core refuses is not counted
+        self._counts.add("deletes")
+        with self._fence.write(key):
+            found: bool = self._main.delete(key)
+            if self._hot is not None:
+                found = self._hot.delete(key) or found
+        if self._negative is not None:
+            self._negative.discard(key)
+        return found
+
+    def _broadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
+        """call(peer) for every other node; the failures, by peer (counted)."""
+        assert self._picker is not None
+        failed: dict[Peer, Exception] = {}
+        self._counts.add("broadcasts")
+        for peer in self._picker.peers():
+            try:
+                call(peer)
+            except Exception as exc:  # counted; that node's copy ages out by its ttl
+                self._counts.add("broadcast_errors")
+                failed[peer] = exc
+        return failed
+
+    async def _abroadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
+        """_broadcast for a task: every other node's call awaited together."""
+        assert self._picker is not None
+        self._counts.add("broadcasts")
+        peers = self._picker.peers()
+        answers = await asyncio.gather(*(call(peer) for peer in peers), return_exceptions=True)
+        failed: dict[Peer, Exception] = {}
+        for peer, answer in zip(peers, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                self._counts.add("broadcast_errors")
+                failed[peer] = answer
+        return failed
