@@ -193,15 +193,18 @@ def test_sync_and_async_twins_stay_together() -> None:
         classes[path] = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     sync_names_anywhere = {name for cs in classes.values() for c in cs
                            for name, coro in _methods(c).items() if not coro}
-    # A class over the core's HitPath has its get from C: the twin's HitPath
-    # (distcache/_pycore) says which methods that base brings.
+    # A class over the core's HitPath, and the group's concern mixins that
+    # Group puts beside it (group/group.py), have their get from C: the
+    # twin's HitPath (distcache/_pycore) says which methods that base brings.
     hit_path = {name for p, cs in classes.items() if part_of(p) == "_pycore" for c in cs
                 if c.name == "HitPath" for name in _methods(c)}
     apart = []
     for path, cs in classes.items():
         here = {name for c in cs for name, coro in _methods(c).items() if not coro}
         for c in cs:
-            inherited = hit_path if any("HitPath" in ast.unparse(b) for b in c.bases) else set()
+            over_hit_path = part_of(path) == "group" or any("HitPath" in ast.unparse(b)
+                                                            for b in c.bases)
+            inherited = hit_path if over_hit_path else set()
             for name, coro in _methods(c).items():
                 if not (coro and name.startswith("a") and len(name) > 1):
                     continue

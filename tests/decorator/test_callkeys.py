@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from distcache.callkeys import CallKeys
 from distcache.decorator import cached
-from distcache.group import _reset_groups, new_group
+from distcache.group import new_group
+from distcache.group.registry import _reset_groups
 
 
 def load_user(user_id: int, verbose: bool = False) -> None: ...
