@@ -48,7 +48,7 @@ def test_usage_page_runs_and_prints_what_it_says() -> None:
 
 def test_usage_page_states_the_measured_loads() -> None:
     # Each distinct key of the demo's fixed stream is loaded exactly once
-    # (test_cli.test_demo_accounting), so the figure is the distinct count.
+    # (tests/cli/test_cli.py, test_demo_accounting), so the figure is the distinct count.
     cfg = DemoConfig(rows=1000, zipf=1.0, requests=10_000, absent=0.0, seed=1)
     distinct = len(set(_fixed_stream(cfg, 10_000)))
     text = USAGE.read_text(encoding="utf-8")
