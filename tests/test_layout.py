@@ -31,6 +31,7 @@ LAYERS = {
     "singleflight": 3,
     "serializers": 3,
     "callkeys": 3,
+    "hlc": 3,
     "group": 4,
     "sqlite_getter": 4,
     "decorator": 5,
