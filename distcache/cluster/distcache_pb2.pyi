@@ -7,42 +7,50 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetRequest(_message.Message):
-    __slots__ = ("group", "key", "forwarded", "ring_version")
+    __slots__ = ("group", "key", "forwarded", "ring_version", "cache_only")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ONLY_FIELD_NUMBER: _ClassVar[int]
     group: str
     key: str
     forwarded: bool
     ring_version: int
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+    cache_only: bool
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., cache_only: _Optional[bool] = ...) -> None: ...
 
 class GetResponse(_message.Message):
-    __slots__ = ("data", "found", "err")
+    __slots__ = ("data", "found", "err", "version", "ttl")
     DATA_FIELD_NUMBER: _ClassVar[int]
     FOUND_FIELD_NUMBER: _ClassVar[int]
     ERR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     found: bool
     err: str
-    def __init__(self, data: _Optional[bytes] = ..., found: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
+    version: int
+    ttl: float
+    def __init__(self, data: _Optional[bytes] = ..., found: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ..., ttl: _Optional[float] = ...) -> None: ...
 
 class SetRequest(_message.Message):
-    __slots__ = ("group", "key", "data", "ttl", "forwarded", "ring_version")
+    __slots__ = ("group", "key", "data", "ttl", "forwarded", "ring_version", "version")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     TTL_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     group: str
     key: str
     data: bytes
     ttl: float
     forwarded: bool
     ring_version: int
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+    version: int
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class SetResponse(_message.Message):
     __slots__ = ("success", "err")
@@ -53,16 +61,18 @@ class SetResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("group", "key", "forwarded", "ring_version")
+    __slots__ = ("group", "key", "forwarded", "ring_version", "version")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     RING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     group: str
     key: str
     forwarded: bool
     ring_version: int
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+    version: int
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("success", "err")
@@ -85,12 +95,16 @@ class GetManyRequest(_message.Message):
     def __init__(self, group: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
 
 class Entry(_message.Message):
-    __slots__ = ("key", "data")
+    __slots__ = ("key", "data", "version", "ttl")
     KEY_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
     key: str
     data: bytes
-    def __init__(self, key: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    version: int
+    ttl: float
+    def __init__(self, key: _Optional[str] = ..., data: _Optional[bytes] = ..., version: _Optional[int] = ..., ttl: _Optional[float] = ...) -> None: ...
 
 class GetManyResponse(_message.Message):
     __slots__ = ("entries", "err")

@@ -28,7 +28,8 @@ def test_the_original_fields_keep_their_numbers() -> None:
         return {f.name: f.number for f in message.DESCRIPTOR.fields}
 
     assert numbers(pb.GetRequest)["group"] == 1 and numbers(pb.GetRequest)["key"] == 2
-    assert numbers(pb.GetResponse) == {"data": 1, "found": 2, "err": 3}
+    assert {k: v for k, v in numbers(pb.GetResponse).items() if v <= 3} == {
+        "data": 1, "found": 2, "err": 3}
     assert {k: v for k, v in numbers(pb.SetRequest).items() if v <= 3} == {
         "group": 1, "key": 2, "data": 3}
     assert numbers(pb.SetResponse) == {"success": 1, "err": 2}
