@@ -36,6 +36,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from distcache.cli import main
+from distcache.cluster import AsyncClient, Client
 from distcache.cluster import distcache_pb2 as pb
 from distcache.group import NotFound, all_groups, new_group
 from distcache.group.registry import _reset_groups
@@ -675,6 +676,135 @@ EDGE_ROWS: list[tuple[str, str, bytes, bytes]] = [
 def test_edge_request_is_answered(grpc_node: GrpcNode, method: str, request_bytes: bytes,
                                   reply: bytes) -> None:
     assert grpc_node.call(method, request_bytes) == reply
+
+
+# --- the clients: Client and AsyncClient of the node above --------------------
+#
+# Each row is a call on a Client of the node (with its token) or on an
+# AsyncClient, both made for the row, with the exception and message it must get.
+# A bad key, value or ttl gets what a group raises for it (the rows above),
+# before anything is sent; an unknown group is the node's NOT_FOUND, a
+# LookupError. Afterwards the node's counters and the key set before the rows
+# are as before, and the client counted no error (it was not marked down).
+
+
+@dataclass
+class Clients:
+    """A Client of the gRPC rows' node, and AsyncClients made one per row."""
+
+    sync: Client
+    addr: str
+    last: AsyncClient | None = None  # the AsyncClient of the row, if it made one
+
+    def aio(self, call: Callable[[AsyncClient], Any]) -> Any:
+        """call(client) awaited on a new loop, with a new AsyncClient of the node."""
+        async def main() -> Any:
+            async with AsyncClient(self.addr, timeout=DEADLINE, token=TOKEN) as client:
+                self.last = client
+                return await asyncio.wait_for(call(client), DEADLINE)
+
+        return asyncio.run(main())
+
+
+@pytest.fixture
+def clients(grpc_node: GrpcNode) -> Iterator[Clients]:
+    """A new Client per row, so that no row sees another's errors."""
+    with Client(grpc_node.node.addr, timeout=DEADLINE, token=TOKEN) as client:
+        yield Clients(client, grpc_node.node.addr)
+
+
+def _sync(call: Callable[[Client], Any]) -> Callable[[Clients], Any]:
+    return lambda c: call(c.sync)
+
+
+def _async(call: Callable[[AsyncClient], Any]) -> Callable[[Clients], Any]:
+    return lambda c: c.aio(call)
+
+
+KEY_TYPE = r"^key must be str or bytes-like, not {}$"
+TTL_TEXT = r"^ttl must be a positive number of seconds or None, not {}$"
+
+# (id, call on the clients, exception, message as a regular expression)
+CLIENT_ROWS: list[tuple[Any, ...]] = [
+    # get: keys
+    ("get-key-int", _sync(lambda c: c.get("items", 5)), TypeError, KEY_TYPE.format("int")),
+    ("get-key-none", _sync(lambda c: c.get("items", None)), TypeError, KEY_TYPE.format("NoneType")),
+    ("get-key-list", _sync(lambda c: c.get("items", [])), TypeError, KEY_TYPE.format("list")),
+    ("get-key-65536-bytes", _sync(lambda c: c.get("items", LONG)), ValueError, LONG_KEY_TEXT),
+    ("get-key-21846-euros", _sync(lambda c: c.get("items", "€" * 21846)), ValueError,
+     r"^key is 65538 bytes; the limit is 65535$"),
+    ("get-key-bytes-65536", _sync(lambda c: c.get("items", LONG.encode())), ValueError, LONG_KEY_TEXT),
+    ("get-key-surrogate", _sync(lambda c: c.get("items", "\ud800")), UnicodeEncodeError,
+     r"surrogates not allowed$"),
+    ("get-key-not-utf8", _sync(lambda c: c.get("items", b"\xff")), UnicodeDecodeError,
+     r"can't decode byte 0xff in position 0"),
+    ("get-key-noncontiguous", _sync(lambda c: c.get("items", NONCONTIG)), TypeError,
+     r"^key must be str or bytes-like \(C-contiguous\), not a non-contiguous memoryview$"),
+    ("get-unknown-group", _sync(lambda c: c.get("nosuch", "k1")), LookupError, NO_GROUP),
+    # get_many: every key is checked before the call
+    ("get_many-int", _sync(lambda c: c.get_many("items", 5)), TypeError, r"^'int' object is not iterable$"),
+    ("get_many-key-int", _sync(lambda c: c.get_many("items", ["k1", 5])), TypeError, KEY_TYPE.format("int")),
+    ("get_many-key-65536-bytes", _sync(lambda c: c.get_many("items", ["k1", LONG])), ValueError,
+     LONG_KEY_TEXT),
+    ("get_many-unknown-group", _sync(lambda c: c.get_many("nosuch", ["k1"])), LookupError, NO_GROUP),
+    # set: keys, values, ttls
+    ("set-key-int", _sync(lambda c: c.set("items", 5, b"v")), TypeError, KEY_TYPE.format("int")),
+    ("set-key-65536-bytes", _sync(lambda c: c.set("items", LONG, b"v")), ValueError, LONG_KEY_TEXT),
+    ("set-value-str", _sync(lambda c: c.set("items", REF_KEY, "x")), TypeError,
+     r"^value must be bytes-like, not str$"),
+    ("set-value-int", _sync(lambda c: c.set("items", REF_KEY, 5)), TypeError,
+     r"^value must be bytes-like, not int$"),
+    ("set-value-none", _sync(lambda c: c.set("items", REF_KEY, None)), TypeError,
+     r"^value must be bytes-like, not NoneType$"),
+    ("set-value-noncontiguous", _sync(lambda c: c.set("items", REF_KEY, NONCONTIG)), TypeError,
+     r"^value must be bytes-like \(C-contiguous\), not a non-contiguous memoryview$"),
+    ("set-ttl-str", _sync(lambda c: c.set("items", REF_KEY, b"v", ttl="1")), TypeError,
+     r"^ttl must be a number, not str$"),
+    ("set-ttl-bool", _sync(lambda c: c.set("items", REF_KEY, b"v", ttl=True)), TypeError,
+     r"^ttl must be a number, not bool$"),
+    ("set-ttl-zero", _sync(lambda c: c.set("items", REF_KEY, b"v", ttl=0)), ValueError, TTL_TEXT.format("0")),
+    ("set-ttl-negative", _sync(lambda c: c.set("items", REF_KEY, b"v", ttl=-1.0)), ValueError,
+     TTL_TEXT.format("-1.0")),
+    ("set-ttl-nan", _sync(lambda c: c.set("items", REF_KEY, b"v", ttl=math.nan)), ValueError,
+     TTL_TEXT.format("nan")),
+    ("set-unknown-group", _sync(lambda c: c.set("nosuch", REF_KEY, b"v")), LookupError, NO_GROUP),
+    # delete
+    ("delete-key-int", _sync(lambda c: c.delete("items", 5)), TypeError, KEY_TYPE.format("int")),
+    ("delete-key-65536-bytes", _sync(lambda c: c.delete("items", LONG)), ValueError, LONG_KEY_TEXT),
+    ("delete-key-not-utf8", _sync(lambda c: c.delete("items", b"\xff")), UnicodeDecodeError,
+     r"can't decode byte 0xff"),
+    ("delete-unknown-group", _sync(lambda c: c.delete("nosuch", REF_KEY)), LookupError, NO_GROUP),
+    # the AsyncClient: the same checks, raised where the coroutine is awaited
+    ("aget-key-int", _async(lambda a: a.aget("items", 5)), TypeError, KEY_TYPE.format("int")),
+    ("aget-key-65536-bytes", _async(lambda a: a.aget("items", LONG)), ValueError, LONG_KEY_TEXT),
+    ("aget-key-not-utf8", _async(lambda a: a.aget("items", b"\xff")), UnicodeDecodeError,
+     r"can't decode byte 0xff"),
+    ("aget-unknown-group", _async(lambda a: a.aget("nosuch", "k1")), LookupError, NO_GROUP),
+    ("aget_many-int", _async(lambda a: a.aget_many("items", 5)), TypeError, r"^'int' object is not iterable$"),
+    ("aget_many-key-65536-bytes", _async(lambda a: a.aget_many("items", ["k1", LONG])), ValueError,
+     LONG_KEY_TEXT),
+    ("aset-key-65536-bytes", _async(lambda a: a.aset("items", LONG, b"v")), ValueError, LONG_KEY_TEXT),
+    ("aset-value-str", _async(lambda a: a.aset("items", REF_KEY, "x")), TypeError,
+     r"^value must be bytes-like, not str$"),
+    ("aset-ttl-negative", _async(lambda a: a.aset("items", REF_KEY, b"v", ttl=-1)), ValueError,
+     TTL_TEXT.format("-1")),
+    ("adelete-key-int", _async(lambda a: a.adelete("items", 5)), TypeError, KEY_TYPE.format("int")),
+    ("adelete-key-65536-bytes", _async(lambda a: a.adelete("items", LONG)), ValueError, LONG_KEY_TEXT),
+]
+
+
+@pytest.mark.parametrize(("call", "exc", "message"), _group_rows(CLIENT_ROWS))
+def test_bad_request_through_a_client_is_refused_and_changes_nothing(
+    grpc_node: GrpcNode, clients: Clients, call: Callable[[Clients], Any],
+    exc: type[BaseException], message: str
+) -> None:
+    before = grpc_node.counters()
+    _raises(lambda: call(clients), exc, message)
+    assert grpc_node.counters() == before
+    for client in (clients.sync, clients.last):
+        if client is not None:  # the node answered or was never asked: no error counted
+            assert client._peer.errors == 0 and not client._peer.down, client._peer.last_error
+    assert clients.sync.get("items", REF_KEY) == REF_VALUE
 
 
 def test_after_the_rows_the_node_lives_and_its_data_is_unchanged(grpc_node: GrpcNode) -> None:

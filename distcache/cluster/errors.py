@@ -3,7 +3,8 @@
 The server half turns a refused request or a getter's failure into a gRPC
 status (the getter's also into the "err" trailer); the client half turns a
 status back into what a caller gets. _refusal is the one place a failed
-call's grpc.RpcError becomes a Python exception.
+call's grpc.RpcError becomes a Python exception: a refused request is the
+caller's error (ValueError, LookupError), not the peer's failure.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ class _Refetch(Exception):
 
 
 # A batch's failures that may be some keys' fault, not the peer's: answers over
-# the message limit, and a deadline passed while the owner loaded cold keys one
-# after another (asked one by one, a frozen peer then costs two deadlines).
-_REFETCHED = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+# the message limit, a deadline passed while the owner loaded cold keys one
+# after another (asked one by one, a frozen peer then costs two deadlines), and
+# a request refused for one key (a GetMany is refused whole for one bad key,
+# which would fail every other caller of the batch).
+_REFETCHED = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED,
+              grpc.StatusCode.INVALID_ARGUMENT)
+
+# The statuses of a peer that answered: the request was refused (an unknown
+# group, a bad argument), the peer did not fail.
+_REFUSED = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 
 _CLOSED = "CANCELLED: the channel was closed"
 """Why a grpc.aio call cancelled by closing its channel failed."""
@@ -50,18 +58,23 @@ def _status(exc: grpc.RpcError) -> str:
 
 
 def _peer_failed(exc: grpc.RpcError) -> bool:
-    """Whether a failed call marks its peer down: not when the peer answered, an
-    unknown group or its getter's error."""
-    # Its getter failed (_getter_failed sets "err"): the peer answered and is
-    # not marked down, or every key it holds would be skipped for the back-off.
-    return exc.code() != grpc.StatusCode.NOT_FOUND and not _getter_error(exc)  # type: ignore[attr-defined]
+    """Whether a failed call marks its peer down: not when the peer answered, with
+    a refusal (_REFUSED) or its getter's error."""
+    # Its getter failed (_getter_failed sets "err"), or it refused the request:
+    # the peer answered and is not marked down, or every key it holds would be
+    # skipped for the back-off.
+    return exc.code() not in _REFUSED and not _getter_error(exc)  # type: ignore[attr-defined]
 
 
 def _refusal(addr: str, exc: grpc.RpcError) -> Exception:
-    """What a failed call to addr raises: LookupError for an unknown group, else
-    ConnectionError."""
-    if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+    """What a failed call to addr raises: LookupError for an unknown group,
+    ValueError with the peer's reason for a request it refused, else ConnectionError."""
+    code = exc.code()  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.NOT_FOUND:
         return LookupError(exc.details())  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        # A request the client could not check (e.g. a newer node's other limits).
+        return ValueError(exc.details())  # type: ignore[attr-defined]
     return ConnectionError(f"{addr}: {_status(exc)}")
 
 

@@ -9,11 +9,12 @@ callbacks: the same answers for one call's cost. A key asked for alone goes
 as a plain Get, so a lone caller waits no longer than before.
 
 A batch that fails as a whole for one key's sake (that key's getter failed,
-or the answers are over the message limit) is asked again key by key, so that
-each caller gets its own key's answer or error. Any other failure (the peer
-unreachable, the deadline passed) is every caller's, as it would be for
-their own calls. The transport is the caller's: one(key) and many(keys)
-coroutines, and refetch(exc) saying which failures are asked again.
+the peer refused that key, or the answers are over the message limit) is
+asked again key by key, so that each caller gets its own key's answer or
+error. Any other failure (the peer unreachable, the deadline passed) is
+every caller's, as it would be for their own calls. The transport is the
+caller's: one(key) and many(keys) coroutines, and refetch(exc) saying which
+failures are asked again.
 """
 
 from __future__ import annotations
