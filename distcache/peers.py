@@ -106,3 +106,6 @@ class PeerPicker(Protocol):
     def peers(self) -> tuple[Peer, ...]:
         """Every node but this one (the receivers of a broadcast)."""
         ...
+
+    # Optional: a picker may have max_value, the largest value (in bytes) its
+    # peers take; a group then refuses a larger set before storing it.

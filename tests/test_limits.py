@@ -22,7 +22,7 @@ import grpc
 import pytest
 
 from distcache.cluster import distcache_pb2 as pb
-from distcache.cluster.wire import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE
+from distcache.cluster.wire import MAX_CONCURRENT_CALLS, MAX_KEY_BYTES, MAX_MESSAGE, MAX_VALUE
 from distcache.group import new_group
 from distcache.group.registry import _reset_groups
 from distcache.monitoring.server import start_metrics_server
@@ -93,34 +93,40 @@ def test_a_message_over_the_limit_is_resource_exhausted_and_the_node_lives(sourc
     with node("--group", "items:256MiB", "--loader", f"sqlite:{source}:items") as n:
         assert n.proc is not None
         channel = raw_channel(n.addr)
-        # The largest SetRequest the node takes: exactly MAX_MESSAGE bytes on the wire.
-        size = MAX_MESSAGE - 32
-        def wire(n: int) -> int:
-            return int(pb.SetRequest(group="items", key="big", data=bytes(n)).ByteSize())
-
-        while wire(size + 1) <= MAX_MESSAGE:
-            size += 1
-        at_limit = pb.SetRequest(group="items", key="big", data=bytes(size))
-        assert at_limit.ByteSize() == MAX_MESSAGE
+        # The largest Set the node takes: a MAX_VALUE-byte value under the
+        # longest key, its envelope within MAX_MESSAGE.
+        key = "k" * MAX_KEY_BYTES
+        at_limit = pb.SetRequest(group="items", key=key, data=bytes(MAX_VALUE), ttl=60.0,
+                                 forwarded=True, ring_version=1 << 63, version=(1 << 64) - 1)
+        assert at_limit.ByteSize() <= MAX_MESSAGE
         before = rss(n.proc.pid)
         started = time.perf_counter()
         assert pb.SetResponse.FromString(call(channel, "Set", at_limit.SerializeToString())).success
         took = time.perf_counter() - started
-        assert get(channel, "items", "big").data == bytes(size)  # and it comes back whole
-        over = pb.SetRequest(group="items", key="big2", data=bytes(size + 1))
+        assert get(channel, "items", key).data == bytes(MAX_VALUE)  # and it comes back whole
+        # One byte more of value is refused by its size, not by the transport.
+        over_value = pb.SetRequest(group="items", key="big2", data=bytes(MAX_VALUE + 1))
+        with pytest.raises(grpc.RpcError) as info:
+            call(channel, "Set", over_value.SerializeToString())
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"the limit is {MAX_VALUE}" in (info.value.details() or "")
+        # A message over MAX_MESSAGE is refused by gRPC before any handler runs.
+        over = pb.SetRequest(group="items", key="big3", data=bytes(MAX_MESSAGE))
         with pytest.raises(grpc.RpcError) as info:
             call(channel, "Set", over.SerializeToString())
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         details = info.value.details() or ""
         assert details.startswith("SERVER: Received message larger than max (")
         assert details.endswith(f" vs. {MAX_MESSAGE})"), details
-        # The refused Set stored nothing; the node answers as before.
+        # The refused Sets stored nothing; the node answers as before.
         assert get(channel, "items", "big2").found is False
+        assert get(channel, "items", "big3").found is False
         assert get(channel, "items", "k1").data == b"value-1"
         after = rss(n.proc.pid)
         channel.close()
-    print(f"\nmessage limit: a {MAX_MESSAGE}-byte Set took {took:.2f} s; node RSS "
-          f"{before / MiB:.0f} -> {after / MiB:.0f} MiB; one byte more: {details}")
+    print(f"\nmessage limit: a {MAX_VALUE}-byte value under a {MAX_KEY_BYTES}-byte key took "
+          f"{took:.2f} s; node RSS {before / MiB:.0f} -> {after / MiB:.0f} MiB; a larger "
+          f"message: {details}")
 
 
 # --- a key of 65,536 bytes ------------------------------------------------------

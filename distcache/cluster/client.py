@@ -19,7 +19,7 @@ from typing import Any
 from .._contract import check_ttl, key_bytes, value_view
 from ..group.keys import key_str
 from .peer import _Peer
-from .wire import TLSConfig, _bearer
+from .wire import TLSConfig, _bearer, check_value_size
 
 __all__ = ["AsyncClient", "Client", "connect", "connect_async"]
 
@@ -42,7 +42,7 @@ def _write(key: object, value: Any, ttl: Any) -> tuple[str, Any, float | None]:
     """(key, value, ttl) of a set, refused as Group.set refuses them: a value that is
     not bytes-like is a TypeError, a ttl that is no number too, one not > 0 a ValueError."""
     name = _key(key)
-    value_view(value)
+    check_value_size(len(value_view(value)))
     return name, value, None if ttl is None else check_ttl(ttl, "ttl")
 
 

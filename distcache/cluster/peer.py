@@ -30,7 +30,7 @@ from .errors import (
     _status,
 )
 from .getbatch import GetBatcher
-from .wire import TLSConfig, _channel, _Methods
+from .wire import TLSConfig, _channel, _Methods, check_value_size, transfer_seconds
 
 
 class _Peer:
@@ -113,19 +113,20 @@ class _Peer:
 
     # -- one call, sync and awaited --
 
-    def _call(self, stub: Any, request: Any, *, write: bool = False) -> Any:
+    def _call(self, stub: Any, request: Any, *, write: bool = False, extra: float = 0.0) -> Any:
         # A write is tried even on a peer marked down: it has no other replica
         # to fall back on, and a live peer marked down by a slow load missed it.
         if not self.up and not write:
             raise PeerDown(f"{self.addr} is marked down: {self.last_error}")
         try:
-            response = stub(request, timeout=self._timeout, metadata=self._metadata)
+            response = stub(request, timeout=self._timeout + extra, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise self._refused(exc) from None
         self._answered()
         return response
 
-    async def _acall(self, method: str, request: Any, *, batch: bool = False) -> Any:
+    async def _acall(self, method: str, request: Any, *, batch: bool = False,
+                     extra: float = 0.0) -> Any:
         """_call on the running event loop, through that loop's grpc.aio channel.
 
         batch: a batch of gets, which raises _Refetch, leaving the peer up,
@@ -136,7 +137,7 @@ class _Peer:
         loop = asyncio.get_running_loop()
         methods = self._aio.of(loop)
         try:
-            response = await getattr(methods, method)(request, timeout=self._timeout,
+            response = await getattr(methods, method)(request, timeout=self._timeout + extra,
                                                       metadata=self._metadata)
         except grpc.RpcError as exc:  # grpc.aio.AioRpcError
             if batch and _refetched(exc):
@@ -211,14 +212,18 @@ class _Peer:
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
             *, forwarded: bool = True) -> None:
         """Stores value in the peer's cache (never in the source of truth)."""
+        check_value_size(len(value))
         self._call(self._set, pb.SetRequest(group=group, key=key, data=bytes(value),
-                                            ttl=ttl or 0.0, forwarded=forwarded), write=True)
+                                            ttl=ttl or 0.0, forwarded=forwarded), write=True,
+                   extra=transfer_seconds(len(value)))
 
     async def aset(self, group: str, key: str, value: bytes, ttl: float | None = None,
                    *, forwarded: bool = True) -> None:
         """set, awaited."""
+        check_value_size(len(value))
         await self._acall("set", pb.SetRequest(group=group, key=key, data=bytes(value),
-                                               ttl=ttl or 0.0, forwarded=forwarded))
+                                               ttl=ttl or 0.0, forwarded=forwarded),
+                          extra=transfer_seconds(len(value)))
 
     def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
         """Drops key from the peer's caches; True if it had it."""

@@ -17,7 +17,7 @@ from ..peers import Placement
 from .hashring import HashRing
 from .peer import _Peer
 from .server import NodeServer
-from .wire import TLSConfig, _bearer
+from .wire import MAX_VALUE, TLSConfig, _bearer
 
 __all__ = ["GRPCPool"]
 
@@ -37,6 +37,7 @@ class GRPCPool:
             raise ValueError(f"timeout must be a finite number of seconds > 0, not {timeout!r}")
         self.self_addr = self_addr
         self.replicas = replicas
+        self.max_value = MAX_VALUE  # a group refuses a larger set (distcache/peers.py)
         self.timeout = timeout
         self._token = token
         self._tls = tls

@@ -18,7 +18,7 @@ from ..group import Group, get_group
 from ..peers import NotFound
 from . import distcache_pb2 as pb
 from .errors import _bad, _getter_failed
-from .wire import MAX_KEY_BYTES, SERVICE
+from .wire import MAX_KEY_BYTES, MAX_VALUE, SERVICE
 
 
 def _group_of(name: str, context: grpc.ServicerContext) -> Group:
@@ -97,6 +97,9 @@ class _Service:
         _check_key(request.key, context)
         if request.ttl < 0 or request.ttl != request.ttl:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, f"ttl must be >= 0, not {request.ttl}")
+        if len(request.data) > MAX_VALUE:
+            _bad(context, grpc.StatusCode.INVALID_ARGUMENT,
+                 f"value is {len(request.data)} bytes; the limit is {MAX_VALUE}")
         try:
             group.set(request.key, request.data, request.ttl or None, forwarded=request.forwarded)
         except (TypeError, ValueError) as exc:

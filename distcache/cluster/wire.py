@@ -17,13 +17,40 @@ from .._contract import MAX_KEY_LEN
 from . import distcache_pb2 as pb
 from .getbatch import GetBatcher
 
-__all__ = ["MAX_CONCURRENT_CALLS", "MAX_KEY_BYTES", "MAX_MESSAGE", "SERVICE", "TLSConfig"]
+__all__ = ["MAX_CONCURRENT_CALLS", "MAX_KEY_BYTES", "MAX_MESSAGE", "MAX_VALUE", "SERVICE",
+           "TLSConfig", "check_value_size", "transfer_seconds"]
 
 SERVICE = "distcache.CacheService"
 """The full name of the CacheService of proto/distcache.proto."""
 
-MAX_MESSAGE = 64 << 20  # a value may be up to 4 GiB in the core; over gRPC, 64 MiB
-"""Largest gRPC message, either way, in bytes."""
+MAX_VALUE = 64 << 20  # a value may be up to 4 GiB in the core; over gRPC, 64 MiB
+"""Largest value a Set carries over gRPC, in bytes."""
+
+# A message carries a value beside its key, its group's name and a few small
+# fields. When the message limit was the value limit, a 64 MiB value set
+# through a node that is not its replica was acknowledged and its forwarded
+# copy refused, 2 bytes over: the limit leaves room for the largest key.
+_ENVELOPE = 128 << 10
+MAX_MESSAGE = MAX_VALUE + _ENVELOPE
+"""Largest gRPC message, either way, in bytes: the largest value and its envelope."""
+
+
+# A call's deadline covers its work, not the transfer of a large value: a
+# 64 MiB Set takes 0.2-0.6 s over loopback alone (tests/test_limits.py) and
+# missed the default 0.5 s deadline under load, leaving a replica without the
+# value. A write's deadline grows by one second per 32 MiB it carries.
+_BYTES_PER_SECOND = 32 << 20
+
+
+def transfer_seconds(size: int) -> float:
+    """The time a write of size bytes is given beyond the peer's deadline."""
+    return size / _BYTES_PER_SECOND
+
+
+def check_value_size(size: int) -> None:
+    """Raises ValueError for a value over MAX_VALUE bytes, before it is sent."""
+    if size > MAX_VALUE:
+        raise ValueError(f"value is {size} bytes; over gRPC a value is at most {MAX_VALUE} bytes")
 
 MAX_KEY_BYTES = MAX_KEY_LEN
 """Longest key a node accepts over gRPC, in UTF-8 bytes: the core's limit."""

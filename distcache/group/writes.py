@@ -79,6 +79,11 @@ class Writes(GroupState):
     ) -> Placement | None:
         """set's work on this node; the key's placement (None without peers)."""
         _check_write(key, value, ttl)
+        limit = getattr(self._picker, "max_value", None)
+        if limit is not None and not forwarded and memoryview(value).nbytes > limit:
+            # Stored here, it could reach no other replica: refused whole.
+            raise ValueError(f"value is {memoryview(value).nbytes} bytes; "
+                             f"this group's peers take at most {limit}")
         self._counts.add("sets")
         placement = self._placement(key)
         with self._fence.write(key):
