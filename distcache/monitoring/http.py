@@ -151,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.NOT_FOUND, b"not found; try /status, /stats, /metrics, "
                            b"/health\n", "text/plain", send_body)
         except Exception as exc:  # a page that fails is a 500, never a dead server
-            if isinstance(exc, _GONE):
+            if isinstance(exc, ConnectionError):
                 raise  # the client left: nothing to answer (_Server.handle_error logs it)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR,
                        f"{type(exc).__name__}: {exc}\n".encode(), "text/plain", send_body)
