@@ -6,7 +6,8 @@ obj`` (and a ``name`` for messages). Four are named:
 - ``"raw"``: bytes-like in, ``bytes`` out, nothing encoded;
 - ``"json"``: the standard library's json, compact, UTF-8 (the default);
 - ``"msgpack"``: when ``msgpack`` is installed (``pip install pydistcache[msgpack]``);
-- ``"pickle"``: only when asked for by that name, never a default. The bytes a
+- ``"pickle"``: only when asked for by that name, never a default (the pickle
+  module, or its dumps and loads under another name, is refused). The bytes a
   group holds come from any node of the cluster, or from anyone who can call
   ``set`` on it, and ``pickle.loads`` of crafted bytes runs code of their
   author's choosing (docs/async.md, "Serializers and their safety").
@@ -16,6 +17,7 @@ A leaf module: it knows nothing of groups or functions.
 
 from __future__ import annotations
 
+import functools
 import json
 import json.scanner
 import pickle
@@ -166,11 +168,37 @@ NAMES: tuple[str, ...] = tuple(_BY_NAME)
 """The names serializer_for accepts."""
 
 
+# pickle's functions, whatever they are called where they are passed from
+# (_pickle's are the same objects; pickle._dumps/_loads are the pure-Python ones).
+_PICKLE_FUNCTIONS = tuple(
+    f for f in (pickle.dumps, pickle.loads, getattr(pickle, "_dumps", None),
+                getattr(pickle, "_loads", None)) if f is not None
+)
+
+
+def _is_pickle(function: Any) -> bool:
+    """Whether function is one of pickle's, itself, in a functools.partial or a wrapper."""
+    for _ in range(8):  # bounded: an object may answer every getattr with a new object
+        if any(function is f for f in _PICKLE_FUNCTIONS):
+            return True
+        if isinstance(function, functools.partial):
+            function = function.func
+        else:
+            function = getattr(function, "__wrapped__", None)
+            if function is None:
+                return False
+    return False
+
+
 def serializer_for(spec: str | Serializer) -> Serializer:
     """The serializer a name stands for, or spec itself if it has dumps and loads.
 
-    ValueError for an unknown name (the message lists the names); ImportError
-    for "msgpack" without the msgpack package; TypeError for anything else.
+    ValueError for an unknown name (the message lists the names), and for
+    pickle's own dumps or loads passed as an object (the pickle module, or
+    its functions under another name): pickle is chosen only by its name,
+    so that every use of it is one greppable ``serializer="pickle"``.
+    ImportError for "msgpack" without the msgpack package; TypeError for
+    anything else.
     """
     if isinstance(spec, str):
         kind = _BY_NAME.get(spec)
@@ -182,6 +210,12 @@ def serializer_for(spec: str | Serializer) -> Serializer:
             )
         return kind()  # type: ignore[no-any-return]
     if callable(getattr(spec, "dumps", None)) and callable(getattr(spec, "loads", None)):
+        if _is_pickle(spec.dumps) or _is_pickle(spec.loads):
+            raise ValueError(
+                f"serializer {serializer_name(spec)} is pickle's dumps/loads; pickle is "
+                f'accepted only by name: write serializer="pickle" (unpickling runs code '
+                f'that the cached bytes name: docs/async.md, "Serializers and their safety")'
+            )
         return spec
     raise TypeError(
         f"serializer must be one of {', '.join(repr(n) for n in NAMES)} or an object with "

@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"distcache serve: {args.addr} serving {', '.join(n for n, _ in groups)} "
-          f"(peers: {len(pool.peers())}, replicas: {pool.replicas})", flush=True)
+          f"(peers: {len(pool.peers())}, replicas: {pool.key_replicas})", flush=True)
     if metrics is not None:
         print(f"distcache serve: dashboard {metrics.url}/status (metrics {metrics.url}/metrics)",
               flush=True)

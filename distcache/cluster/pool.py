@@ -97,6 +97,14 @@ class GRPCPool:
         return Placement(tuple(None if a == self.self_addr else peers[a]
                                for a in ring.get_n(key, self.replicas)))
 
+    @property
+    def key_replicas(self) -> int:
+        """The replicas each key has now: replicas, or the ring's node count if it is smaller."""
+        # The ring cannot place a key on more distinct nodes than it holds: a
+        # node alone keeps each key once, whatever replicas says.
+        with self._lock:
+            return min(self.replicas, len(self._peers) + 1)
+
     def peers(self) -> tuple[Any, ...]:
         """Every other node."""
         with self._lock:

@@ -53,13 +53,16 @@ class GroupCounters:
     peer_errors: int = 0  # of those, the ones that failed
     degraded_loads: int = 0  # getter calls made because no replica could answer
     failovers: int = 0  # a replica failed and the next one in ring order was asked
-    replica_pushes: int = 0  # loaded values sent to the key's other replica
-    replica_push_failures: int = 0  # of those, the ones that failed
+    # A push ends in one of these three (none is a subset of another).
+    replica_pushes: int = 0  # loaded values the key's other replica took
+    replica_push_failures: int = 0  # pushes whose call to the other replica failed
     replica_push_dropped: int = 0  # pushes dropped because the push queue was full
     broadcasts: int = 0  # client sets/deletes sent to the other nodes (one call each)
+    broadcast_calls_ok: int = 0  # calls of those broadcasts that another node took
     broadcast_errors: int = 0  # calls of those broadcasts that failed
     get_many_calls: int = 0  # calls of get_many (their keys are counted as gets)
-    sets: int = 0  # calls of set, from clients and peers
+    sets: int = 0  # calls of set, from clients and peers (counted as they start)
+    sets_ok: int = 0  # of those, the ones that returned
     set_errors: int = 0  # of those, the ones that raised (no replica took the value)
     deletes: int = 0  # calls of delete, from clients and peers
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused

@@ -57,6 +57,7 @@ class Writes(GroupState):
                 else peer.delete(self.name, key, forwarded=True)
             )
             self._check_set(placement, failed)
+        self._counts.add("sets_ok")
 
     async def aset(
         self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
@@ -73,6 +74,7 @@ class Writes(GroupState):
                 else offload.ask(peer, "delete", self.name, key, forwarded=True)
             )
             self._check_set(placement, failed)
+        self._counts.add("sets_ok")
 
     def _set_here(
         self, key: str, value: Any, ttl: float | None, forwarded: bool
@@ -148,6 +150,8 @@ class Writes(GroupState):
             except Exception as exc:  # counted; that node's copy ages out by its ttl
                 self._counts.add("broadcast_errors")
                 failed[peer] = exc
+            else:
+                self._counts.add("broadcast_calls_ok")
         return failed
 
     async def _abroadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
@@ -163,4 +167,6 @@ class Writes(GroupState):
                     raise answer
                 self._counts.add("broadcast_errors")
                 failed[peer] = answer
+            else:
+                self._counts.add("broadcast_calls_ok")
         return failed

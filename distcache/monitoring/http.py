@@ -4,13 +4,17 @@ The standard library's threading HTTP server; what each page says is handed
 in as callables (server.py renders /metrics through prometheus_client), so
 this module only routes, binds and answers bad
 requests: unknown paths 404, methods other than GET and HEAD 405. It binds
-127.0.0.1 unless told another host.
+127.0.0.1 unless told another host. A client that leaves early is one line
+in the log (logger ``distcache.monitoring``, debug), never a traceback on
+stderr; one that stops sending mid-request is dropped after CLIENT_TIMEOUT.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -19,7 +23,15 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Pages", "StatusServer", "parse_addr"]
+__all__ = ["CLIENT_TIMEOUT", "Pages", "StatusServer", "parse_addr"]
+
+_log = logging.getLogger(__package__)
+
+CLIENT_TIMEOUT = 5.0
+"""Seconds a client's connection may stay silent (mid-request or idle) before it is dropped."""
+
+# What a client that went away makes a read or a write raise: no fault of ours.
+_GONE = (ConnectionError, TimeoutError)
 
 # (body, content type) of /metrics, given the request's Accept header.
 MetricsPage = Callable[[str], tuple[bytes, str]]
@@ -80,8 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "distcache"
 
-    # An idle keep-alive connection is closed after this many seconds.
-    timeout = 30
+    # The socket timeout of every read and write (StreamRequestHandler sets
+    # it): a request sent by halves, or an idle keep-alive connection, is
+    # dropped after it. The dashboard asks every 2 s, so it keeps its connection.
+    timeout = CLIENT_TIMEOUT
 
     # The version of an answer to a request line that names none or an
     # unparseable one: the standard library's "HTTP/0.9" sends such an error
@@ -137,6 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.NOT_FOUND, b"not found; try /status, /stats, /metrics, "
                            b"/health\n", "text/plain", send_body)
         except Exception as exc:  # a page that fails is a 500, never a dead server
+            if isinstance(exc, ConnectionError):
+                raise  # the client left: nothing to answer (_Server.handle_error logs it)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR,
                        f"{type(exc).__name__}: {exc}\n".encode(), "text/plain", send_body)
 
@@ -158,6 +174,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a scrape every second is no news; errors come back as status codes
 
+    def log_error(self, format: str, *args: Any) -> None:
+        # A timed-out or malformed request: one line, for who looks.
+        _log.debug("metrics server: %s: %s", self.address_string(), format % args)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -170,6 +190,17 @@ class _Server(ThreadingHTTPServer):
         self.pages = pages
         self.stopping = threading.Event()
         super().__init__(addr, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's own prints a traceback to stderr for every client that
+        # closed before its answer was written: a scraper's timeout, a closed tab.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _GONE):
+            _log.debug("metrics server: client %s left: %s", client_address[0],
+                       type(exc).__name__)
+        else:
+            _log.error("metrics server: request from %s failed", client_address[0],
+                       exc_info=True)
 
 
 class StatusServer:

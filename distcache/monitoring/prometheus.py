@@ -95,8 +95,8 @@ class DistcacheCollector(Collector):
         pushes = counter("distcache_replica_pushes",
                          "Loaded values sent to the key's other replica, by result", "result")
         broadcasts = counter("distcache_broadcasts",
-                             "Client sets and deletes sent to the other nodes, by result",
-                             "result")
+                             "Calls telling the other nodes of a client set or delete "
+                             "(one per node), by result", "result")
         stale = counter("distcache_stale_hits",
                         "Hits on an entry past its ttl, answered stale while it is refreshed")
         refreshes = counter("distcache_refreshes",
@@ -104,15 +104,19 @@ class DistcacheCollector(Collector):
         for group in groups:
             s = group.stats()
             g = group.name
-            not_found = s["not_found"] + s["negative_hits"]
+            # Each result is read from the counters that count it, never as a
+            # difference of totals: a difference can go negative when the
+            # counters mean something else, or down while a call is in flight.
             # The keys of get_many that its batch lookup missed went through
-            # get() and are counted there (and timed); the ones it found are not.
-            gets = s["gets"] - s["batch_hits"]
-            requests.add_metric([g, "get", "ok"], gets - not_found - s["errors"])
-            requests.add_metric([g, "get", "not_found"], not_found)
+            # get() and are counted there (and timed); the ones it found are
+            # not: stats() adds them into local_hits, from the same snapshot.
+            get_ok = (s["local_hits"] - s["batch_hits"] + s["hot_hits"] + s["remote_hits"]
+                      + s["loaded"])
+            requests.add_metric([g, "get", "ok"], get_ok)
+            requests.add_metric([g, "get", "not_found"], s["not_found"] + s["negative_hits"])
             requests.add_metric([g, "get", "error"], s["errors"])
             requests.add_metric([g, "get_many", "ok"], s["get_many_calls"])
-            requests.add_metric([g, "set", "ok"], s["sets"] - s["set_errors"])
+            requests.add_metric([g, "set", "ok"], s["sets_ok"])
             requests.add_metric([g, "set", "error"], s["set_errors"])
             requests.add_metric([g, "delete", "ok"], s["deletes"])
             counts, total_ns, _ = group.latency_buckets()
@@ -149,11 +153,10 @@ class DistcacheCollector(Collector):
             peer_load_errors.add_metric([g], s["peer_errors"])
             failovers.add_metric([g], s["failovers"])
             degraded.add_metric([g], s["degraded_loads"])
-            ok = s["replica_pushes"] - s["replica_push_failures"]
-            pushes.add_metric([g, "ok"], ok)
+            pushes.add_metric([g, "ok"], s["replica_pushes"])
             pushes.add_metric([g, "failed"], s["replica_push_failures"])
             pushes.add_metric([g, "dropped"], s["replica_push_dropped"])
-            broadcasts.add_metric([g, "ok"], s["broadcasts"])
+            broadcasts.add_metric([g, "ok"], s["broadcast_calls_ok"])
             broadcasts.add_metric([g, "error"], s["broadcast_errors"])
             stale.add_metric([g], s["stale_hits"])
             refreshes.add_metric([g, "ok"], s["refreshes"])

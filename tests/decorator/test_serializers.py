@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import _pickle
+import functools
 import json
 import math
 import pickle
 import subprocess
 import sys
+import types
 
 import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import distcache
+import distcache.group.registry
 from distcache.serializers import (
     NAMES,
     JSONSerializer,
@@ -150,6 +155,39 @@ def test_pickle_only_by_name_and_what_it_means() -> None:
     assert out.stdout == "ran code from the cache\n"
     with pytest.raises((pickle.UnpicklingError, EOFError)):
         serializer_for("pickle").loads(b"\x80\x05not a pickle")
+
+
+class _PickleUnderAnotherName:
+    name = "fast"
+    dumps = staticmethod(pickle.dumps)
+    loads = staticmethod(pickle.loads)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pickle,
+        _pickle,
+        _PickleUnderAnotherName(),
+        _PickleUnderAnotherName,
+        types.SimpleNamespace(dumps=pickle.dumps, loads=pickle.loads),
+        types.SimpleNamespace(dumps=json.dumps, loads=pickle.loads),  # loads is what runs code
+        types.SimpleNamespace(dumps=pickle._dumps, loads=pickle._loads),  # the pure-Python twins
+        types.SimpleNamespace(dumps=pickle.dumps, loads=functools.partial(pickle.loads)),
+    ],
+    ids=["pickle", "_pickle", "instance", "class", "namespace", "loads only", "pure python",
+         "partial"],
+)
+def test_pickle_is_refused_unless_named(spec: object) -> None:
+    # The module (or its functions under another name) would slip past the
+    # rule that pickle is chosen only by name: each says what to write instead.
+    for call in (serializer_for, lambda s: distcache.cached(distcache.new_group(
+            "pickle_refused", 1 << 16), serializer=s)):
+        with pytest.raises(ValueError, match='write serializer="pickle"'):
+            call(spec)
+        distcache.group.registry._reset_groups()
+    assert isinstance(serializer_for("pickle"), PickleSerializer)
+    assert isinstance(serializer_for(PickleSerializer()), PickleSerializer)  # distcache's own
 
 
 def test_unknown_name_lists_the_names() -> None:

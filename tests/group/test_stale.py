@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,42 @@ def test_aget_serves_stale_too(core: ModuleType) -> None:
 def test_bad_stale_arguments(core: ModuleType, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         new_group("stale_bad", 1 << 20, bytes, _core=core, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_batch_read_serves_stale_and_refreshes_once(core: ModuleType, calls: Any) -> None:
+    # get_many/aget_many answer a stale entry as get does: counted as a stale
+    # hit, and refreshed once in the background, however often it is read.
+    src = Versioned()
+    g = new_group("stale_many", 1 << 20, src, default_ttl=TTL, stale_ttl=30, _core=core)
+    assert calls.get_many(g, ["a", "b"]) == {"a": b"a-1", "b": b"b-1"}
+    time.sleep(TTL * 1.5)
+    src.gate.clear()  # hold the refreshes so that every read below sees the stale entries
+    for _ in range(5):
+        assert calls.get_many(g, ["a", "b"]) == {"a": b"a-1", "b": b"b-1"}
+    assert g.stats()["stale_hits"] == 10
+    src.gate.set()
+    wait_for(lambda: g.stats()["refreshes"] == 2, "the two refreshes")
+    stats = g.stats()
+    assert stats["stale_hits"] == 10 and stats["refresh_errors"] == 0
+    assert sorted(src.calls) == ["a", "a", "b", "b"]  # one load and one refresh per key
+    # (Read after the counts: the refreshed entries go stale again after TTL.)
+    assert calls.get_many(g, ["a", "b"]) == {"a": b"a-2", "b": b"b-2"}
+
+
+def test_a_batch_read_keeps_the_stale_value_when_its_refresh_fails(
+    core: ModuleType, calls: Any
+) -> None:
+    src = Versioned()
+    g = new_group("stale_many_error", 1 << 20, src, default_ttl=TTL, stale_ttl=30, _core=core)
+    assert calls.get_many(g, ["k"]) == {"k": b"k-1"}
+    src.error = OSError("source down")
+    time.sleep(TTL * 1.5)
+    assert calls.get_many(g, ["k"]) == {"k": b"k-1"}
+    wait_for(lambda: g.stats()["refresh_errors"] == 1, "the failed refresh")
+    assert calls.get_many(g, ["k"]) == {"k": b"k-1"}  # still served
+    src.error = None
+    # Each stale read may start one more refresh: which call of the source
+    # answers first depends on timing, only that it is a new one does not.
+    wait_for(lambda: calls.get_many(g, ["k"]) != {"k": b"k-1"}, "a later refresh to succeed")
+    stats = g.stats()
+    assert stats["stale_hits"] >= 2 and stats["refreshes"] >= 1 and stats["refresh_errors"] >= 1

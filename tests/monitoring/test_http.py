@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
+import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -17,6 +20,10 @@ from distcache.monitoring.server import start_metrics_server
 from .conftest import fetch, fetch_json
 
 PAGES = ("/metrics", "/stats", "/status", "/health")
+
+# Seconds within which a client that sent half a request is dropped
+# (docs/monitoring.md says 5; the rest is slack for a loaded machine).
+HALF_REQUEST_BOUND = 10.0
 
 
 def test_every_page_answers_get_and_head(server) -> None:
@@ -148,3 +155,50 @@ def test_a_page_that_fails_is_a_500_and_the_server_lives(server, monkeypatch) ->
     status, _, body = fetch(server.url + "/stats")
     assert status == 500 and b"RuntimeError: stats exploded" in body
     assert fetch_json(server.url + "/health")["status"] == "healthy"
+
+
+def _host_port(server) -> tuple[str, int]:
+    return parse_addr(server.url[len("http://"):])
+
+
+def test_a_client_that_sends_half_a_request_is_dropped_within_seconds(server) -> None:
+    # A half request line must not hold a handler thread for long: the handler's
+    # socket timeout closes the connection, and other clients are served meanwhile.
+    with socket.create_connection(_host_port(server), timeout=10) as slow:
+        slow.settimeout(HALF_REQUEST_BOUND)  # the watchdog: recv fails past the bound
+        slow.sendall(b"GET /metr")
+        started = time.monotonic()
+        assert fetch(server.url + "/health")[0] == 200
+        try:
+            answer = slow.recv(4096)
+        except TimeoutError:
+            pytest.fail(f"a half request was still held after {HALF_REQUEST_BOUND} s")
+        except ConnectionResetError:
+            answer = b""
+        held = time.monotonic() - started
+    assert answer == b"", answer  # closed without an answer
+    assert held <= HALF_REQUEST_BOUND
+
+
+def test_a_client_that_leaves_early_leaves_no_traceback(server, capfd, caplog) -> None:
+    # A large /metrics body, and clients that close as soon as they asked for
+    # it: the server's write meets a closed socket (BrokenPipeError or a reset).
+    for i in range(60):
+        distcache.new_group(f"early{i}", 1 << 16, lambda key: b"v").get("k")
+    caplog.set_level(logging.DEBUG, logger="distcache.monitoring")
+    host, port = _host_port(server)
+    for _ in range(20):
+        with socket.create_connection((host, port), timeout=10) as c:
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    for _ in range(3):  # and one that resets the connection at once
+        c = socket.create_connection((host, port), timeout=10)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.close()
+    # The server keeps serving (and by then has answered or dropped every client above).
+    for _ in range(3):
+        assert fetch(server.url + "/metrics")[0] == 200
+    time.sleep(0.5)  # a handler still writing to a closed socket finishes
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert all(r.exc_info is None for r in caplog.records), [r.getMessage() for r in caplog.records]
