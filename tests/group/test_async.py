@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -283,3 +284,98 @@ def test_aget_on_a_timed_out_caller_does_not_hang_later_ones(core: ModuleType) -
         return value  # type: ignore[no-any-return]
 
     assert run(main()) == b"v"
+
+
+def watched(fn: Any, timeout: float = 10.0) -> Any:
+    """fn() in a daemon thread joined with a timeout: a call still blocked fails the test."""
+    out: list[tuple[str, Any]] = []
+
+    def target() -> None:
+        try:
+            out.append(("value", fn()))
+        except BaseException as exc:  # noqa: BLE001 -- handed back to the test
+            out.append(("error", exc))
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"still blocked after {timeout}s"
+    kind, got = out[0]
+    if kind == "error":
+        raise got
+    return got
+
+
+def time_out_an_aget(g: Any, src: SlowSource) -> asyncio.AbstractEventLoop:
+    """An aget of "k" on a loop of its own that times out while the getter is busy."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(g.aget("k"), 0.05))
+    except asyncio.TimeoutError:
+        pass
+    else:
+        raise AssertionError("the aget should have timed out")
+    assert src.entered.is_set()
+    return loop
+
+
+def test_a_get_after_a_loop_closed_without_cancelling_its_load_loads_the_key(
+    core: ModuleType,
+) -> None:
+    src = SlowSource({"k": b"v"})
+    g = new_group("async_closed_loop", 1 << 20, src, _core=core)
+    loop = time_out_an_aget(g, src)
+    loop.close()  # no asyncio.run: the load's task is never cancelled
+    src.release.set()
+    assert watched(lambda: g.get("k")) == b"v"
+    assert watched(lambda: g.get("k")) == b"v"  # a hit now
+    assert g._flight.in_flight() == 0  # noqa: SLF001
+
+
+def test_a_get_waiting_when_the_loop_closes_loads_the_key(core: ModuleType) -> None:
+    src = SlowSource({"k": b"v"})
+    g = new_group("async_closed_while_waiting", 1 << 20, src, _core=core)
+    loop = time_out_an_aget(g, src)
+    got: list[bytes] = []
+    waiting = threading.Thread(target=lambda: got.append(g.get("k")), daemon=True)
+    waiting.start()
+    deadline = time.monotonic() + BOUND
+    while g._flight.deduplicated < 1:  # noqa: SLF001 -- it joined the load
+        assert time.monotonic() < deadline, "the get never joined the load"
+        time.sleep(0.001)
+    loop.close()
+    src.release.set()
+    waiting.join(10.0)
+    assert not waiting.is_alive(), "a get waiting on the closed loop's load hung"
+    assert got == [b"v"]
+    assert watched(lambda: g.get("k")) == b"v"
+
+
+def test_an_aget_on_a_fresh_loop_after_the_close_loads_the_key(core: ModuleType) -> None:
+    src = SlowSource({"k": b"v"})
+    g = new_group("async_closed_then_aget", 1 << 20, src, _core=core)
+    time_out_an_aget(g, src).close()
+    src.release.set()
+    assert watched(lambda: asyncio.run(g.aget("k"))) == b"v"
+    assert g._flight.in_flight() == 0  # noqa: SLF001
+
+
+def test_a_paused_loop_delivers_its_load_when_it_runs_again(core: ModuleType) -> None:
+    """A loop between two run_until_complete calls is not dead: its load goes on."""
+    src = SlowSource({"k": b"v"})
+    g = new_group("async_paused_loop", 1 << 20, src, _core=core)
+    loop = time_out_an_aget(g, src)
+    got: list[bytes] = []
+    waiting = threading.Thread(target=lambda: got.append(g.get("k")), daemon=True)
+    waiting.start()
+    src.release.set()  # the getter returns; its task waits for the loop to run
+    time.sleep(0.5)  # several looks of the waiting get at the loop
+    assert waiting.is_alive() and got == []
+    try:
+        assert loop.run_until_complete(asyncio.wait_for(g.aget("k"), BOUND)) == b"v"
+    finally:
+        loop.close()
+    waiting.join(10.0)
+    assert not waiting.is_alive()
+    assert got == [b"v"]
+    assert src.calls == ["k"]  # one load, delivered late, for all three
