@@ -2,7 +2,8 @@
 
 Commands: ``demo`` (a 3-node cluster on loopback with a node killed part-way,
 clusterdemo.py; ``--local``: one group in one process, demo.py) and ``serve``
-(one cluster node, serve.py).
+(one cluster node, serve.py); ``--version`` prints
+``distcache VERSION`` from distcache/_version.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+
+from .._version import __version__
 
 __all__ = ["build_parser", "main", "parse_size"]
 
@@ -77,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="distcache",
         description="distcache: a distributed cache in the groupcache family.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(

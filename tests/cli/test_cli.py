@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import distcache.cli.demo
+from distcache._version import __version__
 from distcache.cli import main, parse_size
 from distcache.cli.demo import DemoConfig, _fixed_stream, run_demo
 from distcache.group import NotFound
@@ -125,6 +126,21 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "--requests" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "-m", "distcache"], [str(Path(sys.executable).with_name("distcache"))]],
+    ids=["python -m distcache", "distcache"],
+)
+def test_version_prints_the_version_and_exits_0(command: list[str]) -> None:
+    if not Path(command[0]).exists():
+        pytest.skip(f"{command[0]} is not installed beside this interpreter")
+    proc = subprocess.run(
+        [*command, "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"distcache {__version__}\n"
 
 
 # ------------------------------------------------------------ SQLite getter
