@@ -27,19 +27,23 @@
 #include "lock.h"
 #include "tinylfu.h"
 
-/* Bytes charged per entry on top of key and value: the 32-byte header (40
- * with an expiry), the allocator's chunk overhead and rounding, and the
- * index slots (12 bytes per slot, 40-80% full). */
+/* Bytes charged per entry on top of key and value: the 32-byte header (8
+ * more with an expiry, 8 more with a version), the allocator's chunk
+ * overhead and rounding, and the index slots (12 bytes per slot, 40-80%
+ * full). */
 #define DC_ENTRY_OVERHEAD 64
 #define DC_MAX_KEY_LEN 65535
 /* Cross-shard eviction compares the tails of this many non-empty shards. */
 #define DC_VICTIM_SAMPLE 8
 
 /* An entry is one malloc'd block: this 32-byte header, then the expiry (a
- * double, only when flags has DC_HAS_EXPIRY), the key and the value. Keeping
- * the expiry out of entries without a TTL puts a 16-byte key with a 100-byte
+ * double, only when flags has DC_HAS_EXPIRY), the key, the value and the
+ * version (a uint64_t, only when flags has DC_HAS_VERSION). Keeping the
+ * expiry out of entries without a TTL puts a 16-byte key with a 100-byte
  * value in glibc's 160-byte chunk instead of the 176-byte one (measured: RSS
- * per entry 200.7 -> see docs/performance.md). */
+ * per entry 200.7 -> see docs/performance.md). The version goes after the
+ * value, not beside the expiry, so that the key and value offsets, which
+ * every hit computes, depend on the one flag they did before versions. */
 typedef struct dc_entry {
     struct dc_entry *prev; /* towards the head (more recent) */
     struct dc_entry *next; /* towards the tail (less recent); also chains freed entries */
@@ -48,10 +52,11 @@ typedef struct dc_entry {
     uint32_t stamp; /* the cache tick at the last set or hit */
     uint16_t klen;
     uint16_t flags;
-    unsigned char data[]; /* [expiry], key bytes, value bytes */
+    unsigned char data[]; /* [expiry], key bytes, value bytes, [version] */
 } dc_entry;
 
-#define DC_HAS_EXPIRY 2u /* entry flag: data starts with a double expiry */
+#define DC_HAS_EXPIRY 2u  /* entry flag: data starts with a double expiry */
+#define DC_HAS_VERSION 4u /* entry flag: data ends with a uint64_t version */
 
 /* The index is open addressing with linear probing over two arrays: tags
  * (0 = empty, else dc_tag(hash)) and entry pointers. A probe scans the dense
@@ -65,10 +70,13 @@ typedef struct dc_entry {
 
 /* entry flags */
 #define DC_PROTECTED 1u /* in the protected segment (admission mode) */
-/* DC_HAS_EXPIRY is 2u; the 14 bits above the flags hold the entry's
- * saturation tag (tinylfu.h's sat_tag, 0: none). */
-#define DC_FLAG_BITS 3u
-#define DC_SAT_SHIFT 2
+/* DC_HAS_EXPIRY is 2u, DC_HAS_VERSION 4u; the 13 bits above the flags hold
+ * the entry's saturation tag (tinylfu.h's sat_tag, 0: none). The header's
+ * other fields have no spare bit (klen spans DC_MAX_KEY_LEN, vlen a value's
+ * limit), so the version's flag took one of the tag's. */
+#define DC_FLAG_BITS 7u
+#define DC_SAT_SHIFT 3
+_Static_assert((DC_SAT_TAGS << DC_SAT_SHIFT) <= 0xffffu, "a saturation tag must fit the flags");
 
 /* With admission on, a shard's list is segmented (SLRU, as W-TinyLFU's main
  * space): new keys enter the probation list; a hit moves a key to the
@@ -193,6 +201,15 @@ static inline const unsigned char *dc_entry_value(const dc_entry *e)
     return dc_entry_key(e) + e->klen;
 }
 
+/* The entry's version; 0 = unversioned (no DC_HAS_VERSION, no bytes). */
+static inline uint64_t dc_entry_version(const dc_entry *e)
+{
+    uint64_t v = 0;
+    if (e->flags & DC_HAS_VERSION)
+        memcpy(&v, dc_entry_value(e) + e->vlen, sizeof v);
+    return v;
+}
+
 /* Monotonic seconds at which the entry expires; 0 = never. */
 static inline double dc_entry_expires(const dc_entry *e)
 {
@@ -203,9 +220,10 @@ static inline double dc_entry_expires(const dc_entry *e)
 }
 
 /* Bytes of the block for an entry. */
-static inline size_t dc_entry_block(uint32_t klen, uint32_t vlen, double expires)
+static inline size_t dc_entry_block(uint32_t klen, uint32_t vlen, double expires, uint64_t version)
 {
-    return sizeof(dc_entry) + (expires != 0.0 ? sizeof(double) : 0) + (size_t)klen + vlen;
+    return sizeof(dc_entry) + (expires != 0.0 ? sizeof(double) : 0) + (size_t)klen + vlen +
+           (version ? sizeof(uint64_t) : 0);
 }
 
 /* Expired at `now`; `*now` is read from the clock once, on first need. */
@@ -661,7 +679,8 @@ static inline void dc_cache_prefetch(dc_cache *c, uint32_t hash)
 
 /* Fills a block (fresh or reused) as the entry for key and value. */
 static inline void dc_entry_fill(dc_entry *e, const unsigned char *key, uint32_t klen, uint32_t hash,
-                                 const unsigned char *value, uint32_t vlen, double expires)
+                                 const unsigned char *value, uint32_t vlen, double expires,
+                                 uint64_t version)
 {
     unsigned char *p = e->data;
     e->prev = e->next = NULL;
@@ -678,15 +697,20 @@ static inline void dc_entry_fill(dc_entry *e, const unsigned char *key, uint32_t
     memcpy(p, key, klen);
     if (vlen)
         memcpy(p + klen, value, vlen);
+    if (version) {
+        e->flags |= DC_HAS_VERSION;
+        memcpy(p + klen + vlen, &version, sizeof version);
+    }
 }
 
 /* Builds an entry outside any lock (malloc and copy are the slow part). */
 static inline dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
-                                     const unsigned char *value, uint32_t vlen, double expires)
+                                     const unsigned char *value, uint32_t vlen, double expires,
+                                     uint64_t version)
 {
-    dc_entry *e = (dc_entry *)malloc(dc_entry_block(klen, vlen, expires));
+    dc_entry *e = (dc_entry *)malloc(dc_entry_block(klen, vlen, expires, version));
     if (e)
-        dc_entry_fill(e, key, klen, hash, value, vlen, expires);
+        dc_entry_fill(e, key, klen, hash, value, vlen, expires, version);
     return e;
 }
 
@@ -707,30 +731,55 @@ static inline dc_entry *dc_take_reusable(dc_entry **freelist, size_t need)
     return NULL;
 }
 
-/* set: stores key -> value. `built`, when given, is the entry already built
- * outside the lock (large values: the copy is the slow part) and passes to
- * the cache. Otherwise the entry is built under the shard lock after
- * eviction, in the block of an evicted or replaced entry when one fits (a
- * set with eviction then costs no malloc and no free), else in a new one.
- * `force` skips admission (an explicit write, not a load). Returns 0 when
- * stored, 1 when TinyLFU refused it, -1 out of memory. */
+/* A live entry of the key holds `version` or a newer one (lock held). An
+ * expired entry is left in place: the caller replaces or reclaims it. */
+static inline int dc_shard_holds_newer(const dc_entry *old, uint64_t version)
+{
+    double now = 0.0;
+    return old && dc_entry_version(old) >= version && !dc_entry_expired(old, &now);
+}
+
+/* dc_cache_store's modes and its result for a write refused as not newer. */
+#define DC_FORCE 1u    /* past admission: an explicit write, not a load */
+#define DC_IF_NEWER 2u /* only over an absent, expired or older-versioned entry */
+#define DC_NOT_NEWER 2
+
+/* set: stores key -> value with `version` (0: unversioned). `built`, when
+ * given, is the entry already built outside the lock (large values: the copy
+ * is the slow part) and passes to the cache. Otherwise the entry is built
+ * under the shard lock after eviction, in the block of an evicted or
+ * replaced entry when one fits (a set with eviction then costs no malloc
+ * and no free), else in a new one. `mode` is 0 or DC_FORCE, with
+ * DC_IF_NEWER for a versioned write that replaces only an older version:
+ * the comparison and the store are made under one hold of the shard lock,
+ * again on every attempt, and a refused write changes nothing (not even the
+ * frequency estimate, so it records after storing; with DC_FORCE no
+ * admission comparison can see the difference). Returns 0 when stored, 1
+ * when TinyLFU refused it, DC_NOT_NEWER, or -1 out of memory. */
 static inline int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
                                  const unsigned char *value, uint32_t vlen, double expires,
-                                 dc_entry *built, int force)
+                                 uint64_t version, dc_entry *built, unsigned mode)
 {
     uint32_t si = hash & c->mask;
     dc_shard *s = &c->shards[si];
     uint64_t size = dc_entry_size(klen, vlen);
     uint64_t fh = dc_freq_hash(hash, klen);
+    int if_newer = (mode & DC_IF_NEWER) != 0;
     /* Only new keys face admission: an update is not a newcomer. Cleared
      * for good by the first eviction or by finding the key present. */
-    int screen = c->admit && !force;
-    dc_cache_record(c, hash, klen);
+    int screen = c->admit && !(mode & DC_FORCE);
+    if (!if_newer)
+        dc_cache_record(c, hash, klen);
     for (;;) {
         dc_entry *freelist = NULL;
         int rc = 0;
         dc_lock(&s->lock);
         dc_entry *old = dc_shard_find(c, s, key, klen, hash);
+        if (if_newer && dc_shard_holds_newer(old, version)) {
+            dc_unlock(&s->lock);
+            free(built);
+            return DC_NOT_NEWER;
+        }
         if (old) {
             dc_shard_unlink(c, s, old);
             old->next = freelist;
@@ -750,12 +799,12 @@ static inline int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t
             rc = 1;
         } else {
             if (!e) {
-                size_t need = dc_entry_block(klen, vlen, expires);
+                size_t need = dc_entry_block(klen, vlen, expires, version);
                 e = dc_take_reusable(&freelist, need);
                 if (!e)
                     e = (dc_entry *)malloc(need);
                 if (e)
-                    dc_entry_fill(e, key, klen, hash, value, vlen, expires);
+                    dc_entry_fill(e, key, klen, hash, value, vlen, expires, version);
             }
             if (e && dc_shard_link(c, s, e) == 0) {
                 s->sets++;
@@ -771,21 +820,61 @@ static inline int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t
         }
         dc_unlock(&s->lock);
         dc_free_chain(freelist);
+        if (if_newer && rc == 0)
+            dc_cache_record(c, hash, klen);
         return rc;
     }
 }
 
-/* A set whose entry can never fit: drop the key's old value, count it. */
-static inline void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+/* A set whose entry can never fit: drop the key's old value, count it.
+ * With if_older_than (a version; 0: any), a live entry holding that version
+ * or a newer one stays and nothing is counted: returns 0 then, else 1. */
+static inline int dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                                  uint64_t if_older_than)
 {
     dc_shard *s = dc_cache_shard(c, hash);
     dc_lock(&s->lock);
     dc_entry *old = dc_shard_find(c, s, key, klen, hash);
+    if (if_older_than && dc_shard_holds_newer(old, if_older_than)) {
+        dc_unlock(&s->lock);
+        return 0;
+    }
     if (old)
         dc_shard_unlink(c, s, old);
     s->rejected++;
     dc_unlock(&s->lock);
     free(old);
+    return 1;
+}
+
+/* Whether a live entry of the key holds `version` or a newer one; touches
+ * nothing (an expired entry is left for the write that follows). Lets a
+ * versioned write skip building a large entry that would be refused. */
+static inline int dc_cache_holds_newer(dc_cache *c, const unsigned char *key, uint32_t klen,
+                                       uint32_t hash, uint64_t version)
+{
+    dc_shard *s = dc_cache_shard(c, hash);
+    dc_lock(&s->lock);
+    int held = dc_shard_holds_newer(dc_shard_find(c, s, key, klen, hash), version);
+    dc_unlock(&s->lock);
+    return held;
+}
+
+/* The version of the key's live entry into *version (0: unversioned), as
+ * `in` looks: no recency, no hit or miss, no frequency record; an expired
+ * entry is reclaimed. Returns 1 when found live, else 0. */
+static inline int dc_cache_version_of(dc_cache *c, const unsigned char *key, uint32_t klen,
+                                      uint32_t hash, uint64_t *version)
+{
+    dc_shard *s = dc_cache_shard(c, hash);
+    dc_entry *gone = NULL;
+    dc_lock(&s->lock);
+    dc_entry *e = dc_shard_peek(c, s, key, klen, hash, &gone);
+    if (e)
+        *version = dc_entry_version(e);
+    dc_unlock(&s->lock);
+    free(gone);
+    return e != NULL;
 }
 
 /* delete: 1 when a live entry was removed. */
@@ -886,6 +975,7 @@ static inline const char *dc_cache_check(dc_cache *c)
                 if (e->prev != prev) { err = "list: prev link broken"; break; }
                 if ((e->flags & DC_PROTECTED) != want) { err = "entry flag differs from its segment"; break; }
                 if ((e->hash & c->mask) != i) { err = "entry in the wrong shard"; break; }
+                if ((e->flags & DC_HAS_VERSION) && dc_entry_version(e) == 0) { err = "versioned entry holds version 0"; break; }
                 if (e->hash != dc_fnv32a(dc_entry_key(e), e->klen)) { err = "entry hash is not fnv32a(key)"; break; }
                 if (dc_shard_find(c, s, dc_entry_key(e), e->klen, e->hash) != e) { err = "list entry missing from index"; break; }
                 n++;

@@ -45,10 +45,10 @@ typedef struct {
     uint16_t sat_tag;
 } dc_tinylfu;
 
-/* Tags fit the 14 upper bits of an entry's flags. A tag repeats after
+/* Tags fit the 13 upper bits of an entry's flags. A tag repeats after
  * DC_SAT_TAGS halvings: an entry tagged then and not hit since is taken as
  * saturated while its counters have decayed to 0 (one access unrecorded). */
-#define DC_SAT_TAGS 16383u
+#define DC_SAT_TAGS 8191u
 
 /* The 64-bit frequency hash of a key, from the FNV-1a the shard needs anyway
  * (a second pass over the key would cost as much as the first). */

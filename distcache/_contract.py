@@ -33,6 +33,9 @@ MAX_VALUE_LEN = 2**32 - 1
 ADMISSIONS = (None, "tinylfu")
 """The accepted values of LRUCache's admission argument."""
 
+MAX_VERSION = 2**64 - 1
+"""Largest entry version: the C core keeps a version in a uint64_t (0: unversioned)."""
+
 
 def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
     """value if it is an int (not a bool) in [low, high], else ValueError."""
@@ -57,6 +60,15 @@ def check_shards(shards: Any, max_bytes: int) -> int:
     if shards & (shards - 1):
         raise ValueError(f"shards must be a power of two in [1, 65536], not {shards!r}")
     return shards
+
+
+def check_version(version: Any, least: int) -> int:
+    """An entry version: an int (not a bool) in [least, 2**64 - 1]; TypeError or ValueError."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError(f"version must be an int, not {type(version).__name__}")
+    if not least <= version <= MAX_VERSION:
+        raise ValueError(f"version must be an int in [{least}, 2**64 - 1], not {version!r}")
+    return int(version)
 
 
 def check_admission(admission: Any) -> Any:

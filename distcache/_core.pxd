@@ -29,6 +29,9 @@ cdef extern from "lru.h" nogil:
     enum:
         DC_ENTRY_OVERHEAD
         DC_MAX_KEY_LEN
+        DC_FORCE
+        DC_IF_NEWER
+        DC_NOT_NEWER
 
     ctypedef struct dc_entry:
         uint32_t hash
@@ -53,6 +56,7 @@ cdef extern from "lru.h" nogil:
     uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
     const unsigned char *dc_entry_value(const dc_entry *e)
     double dc_entry_expires(const dc_entry *e)
+    uint64_t dc_entry_version(const dc_entry *e)
     int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)
     int dc_cache_track(dc_cache *c, uint64_t entries, int admit)
     void dc_cache_record(dc_cache *c, uint32_t hash, uint32_t klen)
@@ -69,12 +73,18 @@ cdef extern from "lru.h" nogil:
     dc_entry *dc_shard_peek(dc_cache *c, dc_shard *s, const unsigned char *key, uint32_t klen,
                             uint32_t hash, dc_entry **reclaimed)
     dc_entry *dc_entry_new(const unsigned char *key, uint32_t klen, uint32_t hash,
-                           const unsigned char *value, uint32_t vlen, double expires)
+                           const unsigned char *value, uint32_t vlen, double expires,
+                           uint64_t version)
     int dc_cache_store(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                       const unsigned char *value, uint32_t vlen, double expires, dc_entry *built,
-                       int force)
+                       const unsigned char *value, uint32_t vlen, double expires, uint64_t version,
+                       dc_entry *built, unsigned mode)
     void dc_cache_prefetch(dc_cache *c, uint32_t hash)
-    void dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
+    int dc_cache_reject(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                        uint64_t if_older_than)
+    int dc_cache_holds_newer(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                             uint64_t version)
+    int dc_cache_version_of(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                            uint64_t *version)
     int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     void dc_cache_clear(dc_cache *c)

@@ -30,6 +30,8 @@ MAX_KEY_LEN = DC_MAX_KEY_LEN
 IMPLEMENTATION = "c"
 
 cdef double _INF = float("inf")
+# The largest entry version, as a Python int for _version_arg's range check.
+cdef object _MAX_VERSION = _contract.MAX_VERSION
 
 _default_shards = _contract.default_shards
 

@@ -154,7 +154,7 @@ cdef class HitPath(_CoreObject):
             try:
                 _text_key(key, &k)
                 if self._window > 0.0:
-                    v = fast._lookup(key, &k, None, self._window, &stale)
+                    v = fast._lookup(key, &k, None, self._window, &stale, NULL)
                 else:
                     v = fast._get(key, &k, None)
                 if v is None:

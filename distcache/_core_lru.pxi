@@ -71,12 +71,13 @@ cdef class LRUCache(_CoreObject):
 
     @cython.final
     cdef object _get(self, object key, View *k, object default):
-        return self._lookup(key, k, default, 0.0, NULL)
+        return self._lookup(key, k, default, 0.0, NULL, NULL)
 
     @cython.final
     cdef inline object _lookup(self, object key, View *k, object default, double window,
-                               bint *stale):
-        """get's lookup; with window > 0, *stale says whether the entry expires within it."""
+                               bint *stale, uint64_t *version):
+        """get's lookup; with window > 0, *stale says whether the entry expires within it;
+        with version, *version is the version of the entry whose value is returned."""
         self._ready()
         cdef uint32_t h = dc_memo_fnv32a(key, k.ptr, k.len)
         cdef dc_shard *s = dc_cache_shard(&self.c, h)
@@ -98,6 +99,8 @@ cdef class LRUCache(_CoreObject):
                     stale[0] = expires != 0.0 and dc_now() >= expires - window
                 if e.vlen < LARGE_VALUE:
                     result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
+                    if version != NULL:
+                        version[0] = dc_entry_version(e)
                 else:
                     n = e.vlen
         finally:
@@ -108,7 +111,7 @@ cdef class LRUCache(_CoreObject):
             dc_cache_record_finish(&self.c, fh, h, <uint32_t>k.len)
         free(gone)
         if n:
-            return self._copy_large(k, h, n, default)
+            return self._copy_large(k, h, n, default, version)
         return result
 
     def _get_aged(self, key, double window):
@@ -123,14 +126,16 @@ cdef class LRUCache(_CoreObject):
             raise ValueError(f"window must be > 0, not {window!r}")
         _key_view(key, &k)
         try:
-            v = self._lookup(key, &k, None, window, &stale)
+            v = self._lookup(key, &k, None, window, &stale, NULL)
         finally:
             _release(&k)
         return None if v is None else (v, stale)
 
     @cython.final
-    cdef object _copy_large(self, View *k, uint32_t h, uint32_t n, object default):
-        """Copies a value of n bytes found a moment ago, with the GIL released."""
+    cdef object _copy_large(self, View *k, uint32_t h, uint32_t n, object default,
+                            uint64_t *version):
+        """Copies a value of n bytes found a moment ago, with the GIL released (and
+        its version into *version, read under the same lock, when version is given)."""
         cdef dc_shard *s = dc_cache_shard(&self.c, h)
         cdef dc_entry *gone = NULL
         cdef dc_entry *e
@@ -149,6 +154,8 @@ cdef class LRUCache(_CoreObject):
                     if e.vlen == n:
                         memcpy(dst, dc_entry_value(e), n)
                         copied = True
+                        if version != NULL:
+                            version[0] = dc_entry_version(e)
                     else:
                         n = e.vlen
                 dc_unlock(&s.lock)
@@ -159,11 +166,12 @@ cdef class LRUCache(_CoreObject):
             if e == NULL:  # deleted meanwhile: absent now
                 return default
             if n < LARGE_VALUE:  # replaced by a small value: copy under the lock
-                return self._peek_copy(k, h, default)
+                return self._peek_copy(k, h, default, version)
 
     @cython.final
-    cdef object _peek_copy(self, View *k, uint32_t h, object default):
-        """The value as it is now, without counting or touching (GIL held)."""
+    cdef object _peek_copy(self, View *k, uint32_t h, object default, uint64_t *version):
+        """The value (and, given version, its version) as it is now, without counting
+        or touching (GIL held)."""
         cdef dc_shard *s = dc_cache_shard(&self.c, h)
         cdef dc_entry *gone = NULL
         cdef dc_entry *e
@@ -173,6 +181,8 @@ cdef class LRUCache(_CoreObject):
             e = dc_shard_peek(&self.c, s, k.ptr, <uint32_t>k.len, h, &gone)
             if e != NULL:
                 result = PyBytes_FromStringAndSize(<char *>dc_entry_value(e), e.vlen)
+                if version != NULL:
+                    version[0] = dc_entry_version(e)
         finally:
             dc_unlock(&s.lock)
         free(gone)
@@ -218,9 +228,36 @@ cdef class LRUCache(_CoreObject):
                 free(gone)
             if not found:
                 return default
-            return self._copy_large(&k, h, n, default)
+            return self._copy_large(&k, h, n, default, NULL)
         finally:
             _release(&k)
+
+    def get_versioned(self, key, default=None, /):
+        """(value, version) of key as get reads it (version 0: unversioned), or default."""
+        cdef View k
+        cdef uint64_t version = 0
+        _key_view(key, &k)
+        try:
+            result = self._lookup(key, &k, _MISSING, 0.0, NULL, &version)
+        finally:
+            _release(&k)
+        if result is _MISSING:
+            return default
+        return (result, version)
+
+    def version_of(self, key):
+        """The version key holds (0: unversioned), or None; looks as `in` does."""
+        cdef View k
+        cdef uint64_t version = 0
+        cdef int found
+        self._ready()
+        _key_view(key, &k)
+        try:
+            found = dc_cache_version_of(&self.c, k.ptr, <uint32_t>k.len,
+                                        dc_memo_fnv32a(key, k.ptr, k.len), &version)
+        finally:
+            _release(&k)
+        return version if found else None
 
     def __getitem__(self, key):
         cdef View k
@@ -319,7 +356,7 @@ cdef class LRUCache(_CoreObject):
                         free(gone)
                 for i in range(n):
                     if vlens[i] == -2:
-                        objs[i] = self._peek_copy(&views[i], hashes[i], None)
+                        objs[i] = self._peek_copy(&views[i], hashes[i], None, NULL)
             for i in range(n):
                 if objs[i] is not None:
                     out[ks[i]] = objs[i]
@@ -335,41 +372,77 @@ cdef class LRUCache(_CoreObject):
     # ------------------------------------------------------------ writes
 
     @cython.final
-    cdef bint _store(self, object key, View *k, View *v, double expires, bint force) except -1:
+    cdef bint _store(self, object key, View *k, View *v, double expires, uint64_t version,
+                     unsigned mode) except -1:
         cdef uint32_t h = dc_memo_peek_fnv32a(key, k.ptr, k.len)
         cdef dc_entry *e
         cdef int rc
+        cdef uint64_t older_than = version if mode & DC_IF_NEWER else 0
         dc_cache_prefetch(&self.c, h)
         if dc_entry_size(<uint32_t>k.len, <uint64_t>v.len) > self.c.max_bytes:
-            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h)
+            dc_cache_reject(&self.c, k.ptr, <uint32_t>k.len, h, older_than)
             return False
         e = NULL
         if v.len >= LARGE_VALUE:
+            # A versioned write that will be refused builds nothing; the store
+            # compares again under the lock, so this look only saves work.
+            if older_than and dc_cache_holds_newer(&self.c, k.ptr, <uint32_t>k.len, h, version):
+                return False
             with nogil:
-                e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires)
+                e = dc_entry_new(k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires,
+                                 version)
             if e == NULL:
                 raise MemoryError()
-        rc = dc_cache_store(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires, e,
-                            force)
+        rc = dc_cache_store(&self.c, k.ptr, <uint32_t>k.len, h, v.ptr, <uint32_t>v.len, expires,
+                            version, e, mode)
         if rc < 0:
             raise MemoryError()
         return rc == 0
 
-    def set(self, key, value, ttl=None, *, force=False):
-        """Stores a copy of value under key; False when not stored.
+    def set(self, key, value, ttl=None, *, force=False, version=0):
+        """Stores a copy of value under key, with version (0: unversioned); False when not stored.
 
         False when the entry is larger than the whole budget, or when TinyLFU
-        admission refused a new key; force=True stores past admission.
+        admission refused a new key; force=True stores past admission. The
+        version held before is replaced, whatever it was.
         """
         cdef View k, v
         cdef double expires
+        cdef uint64_t ver
         self._ready()
         _key_view(key, &k)
         try:
             _value_view(value, &v)
             try:
                 expires = self._expires(ttl)
-                return self._store(key, &k, &v, expires, force)
+                ver = _version_arg(version, 0)
+                return self._store(key, &k, &v, expires, ver, DC_FORCE if force else 0)
+            finally:
+                _release(&v)
+        finally:
+            _release(&k)
+
+    def set_if_newer(self, key, value, version, ttl=None):
+        """Stores value under key with version unless the key holds that or a newer one.
+
+        True when stored: the key held no live entry, or an older version
+        (unversioned is older than any); stored past admission, as
+        set(force=True). False, changing nothing, when the key holds version or
+        a newer one; False also when the entry is larger than the whole budget
+        (then, as set does, an older entry is dropped and counted in rejected).
+        version: an int in 1..2**64-1.
+        """
+        cdef View k, v
+        cdef double expires
+        cdef uint64_t ver
+        self._ready()
+        _key_view(key, &k)
+        try:
+            _value_view(value, &v)
+            try:
+                ver = _version_arg(version, 1)
+                expires = self._expires(ttl)
+                return self._store(key, &k, &v, expires, ver, DC_FORCE | DC_IF_NEWER)
             finally:
                 _release(&v)
         finally:
@@ -382,7 +455,7 @@ cdef class LRUCache(_CoreObject):
         """set for every item; validates every item before storing any."""
         self._ready()
         cdef list items = _contract.items_of(mapping)
-        cdef bint forced = force
+        cdef unsigned mode = DC_FORCE if force else 0
         cdef Py_ssize_t n = len(items), i, nk = 0, nv = 0
         cdef double expires
         if n == 0:
@@ -407,10 +480,10 @@ cdef class LRUCache(_CoreObject):
                 for i in range(n):
                     h = dc_fnv32a(kv[i].ptr, kv[i].len)
                     if dc_entry_size(<uint32_t>kv[i].len, <uint64_t>vv[i].len) > self.c.max_bytes:
-                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h)
+                        dc_cache_reject(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, 0)
                         continue
                     rc = dc_cache_store(&self.c, kv[i].ptr, <uint32_t>kv[i].len, h, vv[i].ptr,
-                                        <uint32_t>vv[i].len, expires, NULL, forced)
+                                        <uint32_t>vv[i].len, expires, 0, NULL, mode)
                     if rc < 0:
                         oom = True
                         break
@@ -539,3 +612,11 @@ cdef class LRUCache(_CoreObject):
 
 
 cdef object _MISSING = object()
+
+
+cdef inline uint64_t _version_arg(object version, uint64_t least) except? 0:
+    """A version argument as a uint64_t: an int in least..2**64-1, checked by
+    _contract (whose errors the twin raises too) unless it is a plain int in range."""
+    if type(version) is int and least <= version <= _MAX_VERSION:
+        return <uint64_t>version
+    return <uint64_t>_contract.check_version(version, least)

@@ -62,6 +62,7 @@ def _forget_groups() -> Iterator[None]:
 
 NONCONTIG = memoryview(b"abcdef")[::2]
 LIMIT = "9223372036854775808"  # 2**63
+VERSION_OVER = "18446744073709551616"  # 2**64
 TABLE_LIMIT = "17592186044416"  # 2**44
 
 # (id, call on (core, cache), exception, message as a regular expression)
@@ -100,6 +101,42 @@ CACHE_ROWS: list[Row] = [
      r"^ttl must be a positive number of seconds or None, not 0$"),
     ("ttl-negative", lambda m, c: c.set("a", b"v", ttl=-1.5), ValueError, r"not -1.5$"),
     ("ttl-nan", lambda m, c: c.set("a", b"v", ttl=math.nan), ValueError, r"not nan$"),
+    # versions: an int in [0, 2**64 - 1] for set, [1, 2**64 - 1] for set_if_newer
+    ("set-version-negative", lambda m, c: c.set("a", b"new", version=-1), ValueError,
+     r"^version must be an int in \[0, 2\*\*64 - 1\], not -1$"),
+    ("set-version-2**64", lambda m, c: c.set("a", b"new", version=2**64), ValueError,
+     rf"^version must be an int in \[0, 2\*\*64 - 1\], not {VERSION_OVER}$"),
+    ("set-version-bool", lambda m, c: c.set("a", b"new", version=True), TypeError,
+     r"^version must be an int, not bool$"),
+    ("set-version-float", lambda m, c: c.set("a", b"new", version=1.0), TypeError,
+     r"^version must be an int, not float$"),
+    ("set-version-none", lambda m, c: c.set("a", b"new", version=None), TypeError,
+     r"^version must be an int, not NoneType$"),
+    ("set_if_newer-version-zero", lambda m, c: c.set_if_newer("a", b"new", 0), ValueError,
+     r"^version must be an int in \[1, 2\*\*64 - 1\], not 0$"),
+    ("set_if_newer-version-negative", lambda m, c: c.set_if_newer("a", b"new", -5), ValueError,
+     r"not -5$"),
+    ("set_if_newer-version-2**64", lambda m, c: c.set_if_newer("a", b"new", 2**64), ValueError,
+     rf"not {VERSION_OVER}$"),
+    ("set_if_newer-version-bool", lambda m, c: c.set_if_newer("a", b"new", True), TypeError,
+     r"^version must be an int, not bool$"),
+    ("set_if_newer-version-str", lambda m, c: c.set_if_newer("a", b"new", "7"), TypeError,
+     r"^version must be an int, not str$"),
+    ("set_if_newer-version-none", lambda m, c: c.set_if_newer("a", b"new", None), TypeError,
+     r"^version must be an int, not NoneType$"),
+    ("set_if_newer-key-int", lambda m, c: c.set_if_newer(5, b"new", 1), TypeError,
+     r"^key must be str or bytes-like, not int$"),
+    ("set_if_newer-value-str", lambda m, c: c.set_if_newer("a", "text", 1), TypeError,
+     r"^value must be bytes-like, not str$"),
+    ("set_if_newer-ttl-zero", lambda m, c: c.set_if_newer("a", b"new", 1, ttl=0), ValueError,
+     r"^ttl must be a positive number of seconds or None, not 0$"),
+    ("set_if_newer-ttl-before-version", lambda m, c: c.set_if_newer("a", b"new", 0, ttl="1"),
+     ValueError, r"^version must be an int in \[1"),
+    ("version_of-key-int", lambda m, c: c.version_of(5), TypeError, r"^key must be str or bytes-like, not int$"),
+    ("version_of-key-too-long", lambda m, c: c.version_of(b"k" * 65536), ValueError, r"^key is 65536 bytes"),
+    ("get_versioned-key-none", lambda m, c: c.get_versioned(None), TypeError, r"not NoneType$"),
+    ("get_versioned-key-noncontiguous", lambda m, c: c.get_versioned(NONCONTIG), TypeError,
+     r"non-contiguous memoryview$"),
     # batches: every item is checked before any is stored or looked up
     ("get_many-bytearray", lambda m, c: c.get_many([b"a", bytearray(b"a")]), TypeError,
      r"^get_many keys must be hashable, not bytearray"),
@@ -185,6 +222,7 @@ def test_bad_input_to_a_cache_changes_nothing(
     assert c.stats() == before
     c._check_invariants()
     assert c.get_many(["a", "b"]) == {"a": b"1", "b": b"2"}
+    assert [c.version_of("a"), c.version_of("b")] == [0, 0]
 
 
 @pytest.mark.parametrize(("call", "exc", "message"), [r[1:] for r in CONSTRUCTOR_ROWS],

@@ -16,13 +16,16 @@ MAX_KEY_LEN = _contract.MAX_KEY_LEN
 
 
 class _Entry:
-    """One stored value with its expiry, recency stamp and charged size."""
+    """One stored value with its expiry, recency stamp, charged size and version."""
 
-    __slots__ = ("value", "expires", "stamp", "size", "sat")
+    __slots__ = ("value", "expires", "stamp", "size", "sat", "version")
 
-    def __init__(self, value: bytes, expires: float, stamp: int, size: int) -> None:
+    def __init__(
+        self, value: bytes, expires: float, stamp: int, size: int, version: int = 0
+    ) -> None:
         self.value = value
         self.expires = expires
         self.stamp = stamp
-        self.size = size
+        self.size = size  # charged: a version costs the budget nothing (csrc/lru.h)
         self.sat = 0  # the sketch's sat_tag when this key was seen saturated, 0: never
+        self.version = version  # 0: unversioned

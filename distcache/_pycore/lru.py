@@ -252,7 +252,18 @@ class _ShardedLRU(_CoreObject):
         old = freq.estimate(_freq_hash(_fnv32a(victim_key), len(victim_key)))
         return new > old
 
-    def _store(self, key: bytes, value: bytes | memoryview, expires: float, force: bool) -> bool:
+    def _holds_newer(self, key: bytes, version: int) -> bool:
+        """A live entry of key holds version or a newer one; an expired one is left in place."""
+        entry = self._find(self._index(key), key)
+        return (
+            entry is not None
+            and entry.version >= version
+            and (entry.expires == _NO_EXPIRY or _monotonic() < entry.expires)
+        )
+
+    def _store(
+        self, key: bytes, value: bytes | memoryview, expires: float, force: bool, version: int = 0
+    ) -> bool:
         size = len(key) + len(value) + ENTRY_OVERHEAD
         index = self._index(key)
         if size > self._max_bytes:
@@ -275,7 +286,7 @@ class _ShardedLRU(_CoreObject):
             self._unlink_at(where, victim[0])
             self._evictions += 1
         self._tick = tick = (self._tick + 1) & _MASK32
-        self._shards[index][key] = _Entry(value, expires, tick, size)
+        self._shards[index][key] = _Entry(value, expires, tick, size, version)
         self._nbytes += size
         self._items += 1
         self._sets += 1
@@ -303,6 +314,8 @@ class _ShardedLRU(_CoreObject):
                         raise AssertionError(f"key {key!r} is charged {entry.size} bytes")
                     if not 0 <= entry.stamp <= _MASK32:
                         raise AssertionError(f"key {key!r} has stamp {entry.stamp}")
+                    if not 0 <= entry.version <= _contract.MAX_VERSION:
+                        raise AssertionError(f"key {key!r} has version {entry.version}")
                     items += 1
                     nbytes += entry.size
             if items != self._items:

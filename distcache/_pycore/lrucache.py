@@ -23,20 +23,53 @@ class LRUCache(_ShardedLRU):
     __slots__ = ()
 
     def set(
-        self, key: str | bytes, value: bytes, ttl: float | None = None, *, force: bool = False
+        self,
+        key: str | bytes,
+        value: bytes,
+        ttl: float | None = None,
+        *,
+        force: bool = False,
+        version: int = 0,
     ) -> bool:
-        """Store value under key; False when not stored.
+        """Store value under key, with version (0: unversioned); False when not stored.
 
         False when the entry is larger than the whole budget, or when TinyLFU
-        admission refused a new key; force=True stores past admission.
+        admission refused a new key; force=True stores past admission. The
+        version held before is replaced, whatever it was.
         """
         lock = self._lock
         k = _key_bytes(key)
         v = _value_view(value)
         if ttl is not None:
             ttl = _contract.check_ttl(ttl, "ttl")
+        version = _contract.check_version(version, 0)
         with lock:
-            return self._store(k, v, self._expires(ttl), force)
+            return self._store(k, v, self._expires(ttl), force, version)
+
+    def set_if_newer(
+        self, key: str | bytes, value: bytes, version: int, ttl: float | None = None
+    ) -> bool:
+        """Store value under key with version unless the key holds that or a newer one.
+
+        True when stored: the key held no live entry, or an older version
+        (unversioned is older than any); stored past admission, as
+        set(force=True). False, changing nothing, when the key holds version or
+        a newer one; False also when the entry is larger than the whole budget
+        (then, as set does, an older entry is dropped and counted in rejected).
+        version: an int in 1..2**64-1.
+        """
+        lock = self._lock
+        k = _key_bytes(key)
+        v = _value_view(value)
+        version = _contract.check_version(version, 1)
+        if ttl is not None:
+            ttl = _contract.check_ttl(ttl, "ttl")
+        with lock:
+            # A refusal changes nothing: _store, which records the key in the
+            # frequency estimate, is not reached.
+            if self._holds_newer(k, version):
+                return False
+            return self._store(k, v, self._expires(ttl), True, version)
 
     def get(self, key: str | bytes, default: Any = None, /) -> Any:
         """The value stored under key (bytes), or default."""
@@ -45,6 +78,25 @@ class LRUCache(_ShardedLRU):
         with lock:
             value = self._get(k)
         return default if value is _MISSING else value
+
+    def get_versioned(self, key: str | bytes, default: Any = None, /) -> Any:
+        """(value, version) of key as get reads it (version 0: unversioned), or default."""
+        lock = self._lock
+        k = _key_bytes(key)
+        with lock:
+            value = self._get(k)
+            if value is _MISSING:
+                return default
+            version = self._find(self._index(k), k).version  # type: ignore[union-attr]
+        return value, version
+
+    def version_of(self, key: str | bytes) -> int | None:
+        """The version key holds (0: unversioned), or None; looks as `in` does."""
+        lock = self._lock
+        k = _key_bytes(key)
+        with lock:
+            entry = self._lookup(k)
+            return None if entry is None else entry.version
 
     def _get_aged(self, key: str | bytes, window: float) -> tuple[bytes, bool] | None:
         """(value, stale) of key, or None; stale: it expires within window seconds.

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .fnv import _MASK64, _fmix64
 
 _ROW_COUNTERS = 14
-_SAT_TAGS = 16383  # tags of a sample period, csrc/tinylfu.h's DC_SAT_TAGS
+_SAT_TAGS = 8191  # tags of a sample period, csrc/tinylfu.h's DC_SAT_TAGS
 _GOLDEN64 = 0x9E3779B97F4A7C15
 
 

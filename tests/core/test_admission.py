@@ -240,18 +240,20 @@ def test_frequency_matches_reference(core: ModuleType, admission: str | None) ->
     c._check_invariants()
 
 
+@pytest.mark.parametrize("version", [0, 2**64 - 1, 4])
 @pytest.mark.parametrize("admission", [None, "tinylfu"])
 def test_saturated_hits_match_reference_across_halvings(
-    core: ModuleType, admission: str | None
+    core: ModuleType, admission: str | None, version: int
 ) -> None:
     """A hit of a saturated key skips the sketch (its entry keeps the period's tag,
     csrc/tinylfu.h) yet counts, and after each halving its counters rise again,
-    exactly as the reference computes."""
+    exactly as the reference computes. The tag shares the entry's flags with
+    the version's flag: writing one keeps the other."""
     max_bytes = 1 << 14  # sample 640: 20 halvings below
     c = core.LRUCache(max_bytes, admission=admission, track_frequency=True)
     ref = RefTinyLFU(max_bytes)
     for key in ("hot", "warm"):
-        c.set(key, b"v")
+        c.set(key, b"v", version=version)
         ref.record(key.encode())
     rng = random.Random(8)
     seen = set()
@@ -265,6 +267,8 @@ def test_saturated_hits_match_reference_across_halvings(
         seen.add(estimate)
     assert 256 in seen and 128 in seen  # saturated, then halved and raised again
     assert c.frequency_stats()["halvings"] == 20
+    assert [c.version_of("hot"), c.version_of("warm")] == [version, version]
+    assert c.get_versioned("hot") == (b"v", version)
     c._check_invariants()
 
 

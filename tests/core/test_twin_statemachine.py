@@ -84,6 +84,12 @@ def values(draw: st.DrawFn) -> Any:
 
 ttls = st.sampled_from([None, None, 3600.0, math.inf, 7200])
 
+# Few versions, so that writes meet equal, older and newer ones; the ends of
+# the range; now and then an invalid one.
+VERSION_LIMIT = 2**64 - 1
+good_versions = st.integers(1, 6) | st.sampled_from([2**63, VERSION_LIMIT])
+versions = good_versions | st.sampled_from([0, 0, -1, 2**64, True, 1.5, "3", None])
+
 
 def bad_key(kind: str) -> Any:
     """An invalid key: a wrong type, or one byte over MAX_KEY_LEN (built on draw)."""
@@ -134,6 +140,8 @@ class CacheTwins(RuleBasedStateMachine):
         assert self.c.nbytes == self.p.nbytes <= self.c.max_bytes
         present = [name for name in self.names if name in self.p]
         assert [name for name in self.names if name in self.c] == present
+        held = [self.p.version_of(name) for name in self.names]
+        assert [self.c.version_of(name) for name in self.names] == held
         assert self.c.frequency_stats() == self.p.frequency_stats()
         if self.p.tracks_frequency:
             estimates = [self.p.frequency(name) for name in self.names]
@@ -173,6 +181,30 @@ class LRUTwins(CacheTwins):
     @rule(key=keys(), size=st.integers(0, 120))
     def set_small(self, key: Any, size: int) -> None:
         self.same(lambda c: c.set(key, b"s" * size))
+
+    @rule(key=keys(), value=values(), ttl=ttls, version=versions, force=st.booleans())
+    def set_versioned(self, key: Any, value: Any, ttl: Any, version: Any, force: bool) -> None:
+        self.same(lambda c: c.set(key, value, ttl=ttl, force=force, version=version))
+
+    @rule(key=keys(), value=values(), version=versions, ttl=ttls)
+    def set_if_newer(self, key: Any, value: Any, version: Any, ttl: Any) -> None:
+        self.same(lambda c: c.set_if_newer(key, value, version, ttl))
+
+    @rule(key=keys(), size=st.integers(0, 120), version=good_versions)
+    def set_if_newer_small(self, key: Any, size: int, version: int) -> None:
+        self.same(lambda c: c.set_if_newer(key, b"n" * size, version))
+
+    @rule(key=keys(), default=st.sampled_from([None, b"default"]))
+    def get_versioned(self, key: Any, default: Any) -> None:
+        self.same(lambda c: c.get_versioned(key, default))
+
+    @rule(key=keys())
+    def version_of(self, key: Any) -> None:
+        self.same(lambda c: c.version_of(key))
+
+    @rule(key=bad_keys, version=good_versions)
+    def set_if_newer_bad_key(self, key: Any, version: int) -> None:
+        self.same(lambda c: c.set_if_newer(key, b"v", version))
 
     @rule(key=keys(), value=values())
     def setitem(self, key: Any, value: Any) -> None:
@@ -269,6 +301,27 @@ class FrequencyTwins(CacheTwins):
     @rule(name=frequency_names, size=st.sampled_from([300, 700, 2000]))
     def set_large(self, name: str, size: int) -> None:
         self.same(lambda c: c.set(name, b"L" * size))
+
+    @rule(name=frequency_names, size=st.integers(0, 150), version=st.integers(0, 4))
+    def set_versioned(self, name: str, size: int, version: int) -> None:
+        self.same(lambda c: c.set(name, b"s" * size, version=version))
+
+    @rule(
+        name=frequency_names,
+        size=st.integers(0, 150) | st.sampled_from([2000]),
+        version=st.integers(1, 4),
+    )
+    def set_if_newer(self, name: str, size: int, version: int) -> None:
+        """Stored or refused, with the frequency record only when stored."""
+        self.same(lambda c: c.set_if_newer(name, b"n" * size, version))
+
+    @rule(name=frequency_names)
+    def get_versioned(self, name: str) -> None:
+        self.same(lambda c: c.get_versioned(name))
+
+    @rule(name=frequency_names)
+    def version_of(self, name: str) -> None:
+        self.same(lambda c: c.version_of(name))
 
     @rule(name=frequency_names)
     def get(self, name: str) -> None:
