@@ -3,9 +3,10 @@
 A replica that loaded a key sends the value to the key's other replica so
 that a read there is a hit. The push carries the version the load took when
 it started: a replica that has a newer write of the key by then keeps it.
-The reader never waits for that: pushes go through a bounded queue to one worker thread, a full queue drops the push
-(counted), a failed one is counted, and none is retried (the other replica
-loads the key itself if asked before a push lands).
+The reader never waits for that: pushes go through a bounded queue to one
+worker thread, a full queue drops the push (counted), a failed one is
+counted, and none is retried (the other replica loads the key itself if
+asked before a push lands).
 """
 
 from __future__ import annotations
