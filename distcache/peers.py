@@ -42,9 +42,10 @@ class Peer(Protocol):
 
     def set(
         self, group: str, key: str, value: bytes, ttl: float | None = None,
-        *, forwarded: bool = True,
+        *, forwarded: bool = True, version: int = 0,
     ) -> None:
-        """Stores value in the peer's cache (never in the source of truth)."""
+        """Stores value in the peer's cache (never in the source of truth); a versioned
+        value only when it is newer than the one the peer holds."""
         ...
 
     def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
@@ -68,9 +69,10 @@ class AsyncPeer(Protocol):
 
     async def aset(
         self, group: str, key: str, value: bytes, ttl: float | None = None,
-        *, forwarded: bool = True,
+        *, forwarded: bool = True, version: int = 0,
     ) -> None:
-        """Stores value in the peer's cache (never in the source of truth)."""
+        """Stores value in the peer's cache (never in the source of truth); a versioned
+        value only when it is newer than the one the peer holds."""
         ...
 
     async def adelete(self, group: str, key: str, *, forwarded: bool = True) -> bool:

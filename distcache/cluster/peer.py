@@ -169,6 +169,13 @@ class _Peer:
             raise NotFound(key)
         return r.data  # type: ignore[no-any-return]
 
+    def get_cached(self, group: str, key: str) -> tuple[bytes, int] | None:
+        """(value, version) of key in the peer's main cache, None when not there; the
+        peer never loads it (a replica asking its co-replica before the source)."""
+        r = self._call(self._get, pb.GetRequest(group=group, key=key, forwarded=True,
+                                                cache_only=True))
+        return (r.data, r.version) if r.found else None
+
     async def aget(self, group: str, key: str, *, forwarded: bool = True) -> bytes:
         """get, awaited. The gets a loop makes of one group in one turn go as one
         GetMany (getbatch.py) unless the peer was made with batch_gets=False."""
@@ -210,19 +217,21 @@ class _Peer:
         return {e.key: e.data for e in r.entries}
 
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
-            *, forwarded: bool = True) -> None:
+            *, forwarded: bool = True, version: int = 0) -> None:
         """Stores value in the peer's cache (never in the source of truth)."""
         check_value_size(len(value))
         self._call(self._set, pb.SetRequest(group=group, key=key, data=bytes(value),
-                                            ttl=ttl or 0.0, forwarded=forwarded), write=True,
+                                            ttl=ttl or 0.0, forwarded=forwarded,
+                                            version=version), write=True,
                    extra=transfer_seconds(len(value)))
 
     async def aset(self, group: str, key: str, value: bytes, ttl: float | None = None,
-                   *, forwarded: bool = True) -> None:
+                   *, forwarded: bool = True, version: int = 0) -> None:
         """set, awaited."""
         check_value_size(len(value))
         await self._acall("set", pb.SetRequest(group=group, key=key, data=bytes(value),
-                                               ttl=ttl or 0.0, forwarded=forwarded),
+                                               ttl=ttl or 0.0, forwarded=forwarded,
+                                               version=version),
                           extra=transfer_seconds(len(value)))
 
     def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:

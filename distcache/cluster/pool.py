@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from .._contract import refuse_copy
+from ..hlc import HybridClock, node_id
 from ..peers import Placement
 from .hashring import HashRing
 from .peer import _Peer
@@ -38,6 +39,9 @@ class GRPCPool:
         self.self_addr = self_addr
         self.replicas = replicas
         self.max_value = MAX_VALUE  # a group refuses a larger set (distcache/peers.py)
+        # Versions this node's writes and loads (distcache/hlc.py); groups take it
+        # when registered with the pool.
+        self.clock = HybridClock(node_id(self_addr))
         self.timeout = timeout
         self._token = token
         self._tls = tls

@@ -70,6 +70,11 @@ class _Service:
         request = _parse(pb.GetRequest, raw, context)
         group = _group_of(request.group, context)
         _check_key(request.key, context)
+        if request.cache_only:  # a co-replica's question: the cache only, never the source
+            held = group.cached(request.key)
+            if held is None:
+                return pb.GetResponse(found=False)
+            return pb.GetResponse(data=held[0], found=True, version=held[1])
         try:
             value = group.get_local(request.key) if request.forwarded else group.get(request.key)
         except NotFound:
@@ -101,7 +106,9 @@ class _Service:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT,
                  f"value is {len(request.data)} bytes; the limit is {MAX_VALUE}")
         try:
-            group.set(request.key, request.data, request.ttl or None, forwarded=request.forwarded)
+            # A version from a client of the original protocol is 0: this node versions it.
+            group.set(request.key, request.data, request.ttl or None, forwarded=request.forwarded,
+                      version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:

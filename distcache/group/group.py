@@ -220,6 +220,9 @@ class Group(  # type: ignore[misc]
         # misses to _get_slow; it knows nothing of groups.
         super().__init__(self._new_main(max_bytes), self._get_slow)
         self._picker: PeerPicker | None = None
+        # The pool's clock (a HybridClock) once peers are registered: it versions
+        # this group's loads and writes; None without peers (no versions).
+        self._clock: Any = None
         self._flight: SingleFlight[tuple[bytes, str]] = SingleFlight()
         self._negative = (
             NegativeCache(core, self.negative_ttl, _negative_capacity, _clock)
@@ -299,6 +302,7 @@ class Group(  # type: ignore[misc]
                 # Plain LRU: promotion already admits by the main cache's
                 # estimate, and a hot cache with TinyLFU would keep a second sketch.
                 self._hot = self._core.LRUCache(self._hot_bytes, self._default_ttl)
+            self._clock = getattr(picker, "clock", None)
             self._picker = picker
 
     def close(self) -> None:

@@ -127,12 +127,19 @@ class Reads(GroupState):
             return cached, LOCAL
         if forward and placement is not None and not placement.local:
             return self._load_from_replicas(key, placement.others, estimate, gen)
+        if refresh is None and placement is not None and placement.local and placement.others:
+            held = self._from_co_replicas(key, placement.others, gen)
+            if held is not None:
+                return held, REMOTE
+        # Versioned before the getter is called: a write after this moment is
+        # newer than what the getter returns, on every replica.
+        version = self._clock.now() if self._clock is not None else 0
         try:
             value, ttl = self._call_getter(key)
         except NotFound:
             self._remember_absent(key, gen)
             raise
-        self._loaded_here(key, value, ttl, gen, placement)
+        self._loaded_here(key, value, ttl, gen, placement, version)
         return value, LOADED
 
     async def _aload(self, key: str, estimate: int, forward: bool) -> tuple[bytes, str]:
@@ -142,12 +149,17 @@ class Reads(GroupState):
             return cached, LOCAL
         if forward and placement is not None and not placement.local:
             return await self._aload_from_replicas(key, placement.others, estimate, gen)
+        if placement is not None and placement.local and placement.others:
+            held = await self._afrom_co_replicas(key, placement.others, gen)
+            if held is not None:
+                return held, REMOTE
+        version = self._clock.now() if self._clock is not None else 0
         try:
             value, ttl = await self._acall_getter(key)
         except NotFound:
             self._remember_absent(key, gen)
             raise
-        self._loaded_here(key, value, ttl, gen, placement)
+        self._loaded_here(key, value, ttl, gen, placement, version)
         return value, LOADED
 
     def _load_start(
@@ -170,7 +182,8 @@ class Reads(GroupState):
         return gen, None, picker.placement(key) if picker is not None else None
 
     def _loaded_here(
-        self, key: str, value: bytes, ttl: float | None, gen: int, placement: Placement | None
+        self, key: str, value: bytes, ttl: float | None, gen: int, placement: Placement | None,
+        version: int = 0,
     ) -> None:
         """Store what the getter gave (unless a write came since) and push it to the replica."""
         # This node is a replica of the key (or has no peers, or was asked by
@@ -178,10 +191,12 @@ class Reads(GroupState):
         with self._fence.current(key, gen) as current:
             if current:
                 # Refused by admission or not, the caller gets the value.
-                self._store(key, value, ttl, force=False)
+                self._store(key, value, ttl, force=False, version=version)
         if current and placement is not None and placement.local:
+            # The push carries the load's version: a replica that took a newer
+            # write meanwhile keeps it (Writes._set_here).
             for peer in placement.others:
-                self._pusher.offer(peer, key, value)
+                self._pusher.offer(peer, key, value, version)
 
     def _load_from_replicas(
         self, key: str, replicas: tuple[Peer, ...], estimate: int, gen: int
@@ -221,6 +236,60 @@ class Reads(GroupState):
         self._counts.add("degraded_loads")
         return (await self._acall_getter(key))[0], LOADED
 
+    # A replica that misses a key asks the key's other replicas for their
+    # cached copy before it loads from the source: a replica that restarted
+    # empty then takes the value the other one holds (a Set's, say) instead of
+    # loading the source's and pushing it over that Set. The question is
+    # answered from the cache only, never loaded or passed on (no cycles).
+
+    def _from_co_replicas(self, key: str, others: tuple[Peer, ...], gen: int) -> bytes | None:
+        """A co-replica's cached value of key, stored here; None when none has it."""
+        for peer in others:
+            ask = getattr(peer, "get_cached", None)
+            if ask is None:
+                continue
+            try:
+                held = ask(self.name, key)
+            except Exception:  # that replica is down or slow: the source answers
+                self._counts.add("peer_errors")
+                continue
+            if held is not None:
+                return self._took_co_replica(key, held, gen)
+        return None
+
+    async def _afrom_co_replicas(
+        self, key: str, others: tuple[Peer, ...], gen: int
+    ) -> bytes | None:
+        """_from_co_replicas for a task."""
+        for peer in others:
+            if getattr(peer, "get_cached", None) is None:
+                continue
+            try:
+                held = await offload.ask(peer, "get_cached", self.name, key)
+            except Exception:
+                self._counts.add("peer_errors")
+                continue
+            if held is not None:
+                return self._took_co_replica(key, held, gen)
+        return None
+
+    def _took_co_replica(self, key: str, held: tuple[bytes, int], gen: int) -> bytes:
+        value, version = bytes(held[0]), held[1]
+        self._counts.add("co_replica_hits")
+        with self._fence.current(key, gen) as current:
+            if current:
+                if version:
+                    self._main.set_if_newer(key, value, version, None)
+                else:
+                    self._store(key, value, None, force=True)
+        return value
+
+    def cached(self, key: str) -> tuple[bytes, int] | None:
+        """(value, version) of key in the main cache, None when absent; nothing is loaded
+        (a co-replica's question)."""
+        held = self._main.get_versioned(key_str(key))
+        return None if held is None else (held[0], held[1])
+
     def _replica_failed(self, i: int, n: int) -> None:
         self._counts.add("peer_errors")
         if i + 1 < n:
@@ -232,16 +301,20 @@ class Reads(GroupState):
             self._promote(key, value, gen)
         return value
 
-    def _store(self, key: str, value: Any, ttl: float | None, *, force: bool) -> None:
+    def _store(
+        self, key: str, value: Any, ttl: float | None, *, force: bool, version: int = 0
+    ) -> None:
         """Set key in the main cache, counting a refusal by its admission policy.
 
         A load faces admission (force=False); an explicit write does not: after
         set(k, v) returns, get(k) is v until evicted or expired. With a
-        stale_ttl the entry lives that much longer (stale at the end).
+        stale_ttl the entry lives that much longer (stale at the end). The
+        caller holds the key's write fence.
         """
         if ttl is not None and self._stale_ttl:
             ttl += self._stale_ttl
-        if self._main.set(key, value, ttl, force=force) or self.admission is None or force:
+        if self._main.set(key, value, ttl, force=force, version=version) or (
+                self.admission is None or force):
             return
         # set() also says False for an entry larger than the cache: not a refusal.
         size = len(key.encode("utf-8")) + memoryview(value).nbytes + self._core.ENTRY_OVERHEAD

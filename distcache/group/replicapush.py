@@ -1,10 +1,12 @@
 """Pushes of freshly loaded values to a key's other replicas, off the reader's path.
 
 A replica that loaded a key sends the value to the key's other replica so
-that a read there is a hit. The reader never waits for that: pushes go
-through a bounded queue to one worker thread, a full queue drops the push
-(counted), a failed one is counted, and none is retried (the other replica
-loads the key itself if asked before a push lands).
+that a read there is a hit. The push carries the version the load took when
+it started: a replica that has a newer write of the key by then keeps it.
+The reader never waits for that: pushes go through a bounded queue to one
+worker thread, a full queue drops the push (counted), a failed one is
+counted, and none is retried (the other replica loads the key itself if
+asked before a push lands).
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ class ReplicaPusher:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def offer(self, peer: Any, key: str, value: bytes) -> None:
-        """Queues a push of key to peer; drops it (counted) when the queue is full."""
+    def offer(self, peer: Any, key: str, value: bytes, version: int = 0) -> None:
+        """Queues a push of key to peer; drops it (counted) when the queue is full.
+
+        version: the load's, so that the peer keeps a newer write it took since.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -42,7 +47,7 @@ class ReplicaPusher:
                 )
                 self._thread.start()
         try:
-            self._queue.put_nowait((peer, key, value))
+            self._queue.put_nowait((peer, key, value, version))
         except queue.Full:
             self._count("replica_push_dropped")
 
@@ -52,9 +57,9 @@ class ReplicaPusher:
             try:
                 if item is _STOP:
                     return
-                peer, key, value = item
+                peer, key, value, version = item
                 try:
-                    peer.set(self._group, key, value, None, forwarded=True)
+                    peer.set(self._group, key, value, None, forwarded=True, version=version)
                 except Exception:  # counted; the other replica loads the key itself
                     self._count("replica_push_failures")
                 else:

@@ -64,6 +64,8 @@ class GroupCounters:
     sets: int = 0  # calls of set, from clients and peers (counted as they start)
     sets_ok: int = 0  # of those, the ones that returned
     set_errors: int = 0  # of those, the ones that raised (no replica took the value)
+    superseded_writes: int = 0  # peers' versioned writes not applied: a newer one was held
+    co_replica_hits: int = 0  # misses of a replica answered by another replica's cached copy
     deletes: int = 0  # calls of delete, from clients and peers
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused
     stale_hits: int = 0  # hits on an entry past its ttl, answered stale (counted as hits too)

@@ -4,6 +4,9 @@ A write acts here under the write fence (writefence.py), so that a load it
 overtook stores nothing, then tells every other node in one call each: the
 key's replicas a set, the rest a delete of any hot copy, all marked
 forwarded so that none passes it on. The source of truth is never written.
+With peers, a write takes a version from the pool's clock (distcache/hlc.py)
+and a replica applies a peer's versioned write only when it is newer than
+the value it holds, so the replicas of a key end with the same value.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._contract import check_ttl, key_bytes, value_view
+from .._contract import check_ttl, check_version, key_bytes, value_view
 from ..peers import Peer, Placement
 from . import offload
 from .keys import key_str
@@ -38,21 +41,25 @@ class Writes(GroupState):
     """A Group's set and delete, sync and async side by side (a mixin)."""
 
     def set(
-        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False,
+        version: int = 0,
     ) -> None:
         """Store value under key in the cache of every replica (never in the source).
 
         The other nodes get one call each: the replicas a set, the rest a
         delete of any hot copy, both marked forwarded so that none of them
         passes it on (no storms). forwarded=True (a peer's call) acts here only.
+        With peers, the write is versioned here (the pool's clock); a peer's
+        write carries its version and is applied only when newer than the
+        value held (docs/grpc.md, "Consistency").
         """
         key = key_str(key)
-        placement = self._set_here(key, value, ttl, forwarded)
+        placement, version = self._set_here(key, value, ttl, forwarded, version)
         if not forwarded and placement is not None:
             value = bytes(value)
             replicas = placement.others
             failed = self._broadcast(
-                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True)
+                lambda peer: peer.set(self.name, key, value, ttl, forwarded=True, version=version)
                 if peer in replicas
                 else peer.delete(self.name, key, forwarded=True)
             )
@@ -60,16 +67,18 @@ class Writes(GroupState):
         self._counts.add("sets_ok")
 
     async def aset(
-        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False,
+        version: int = 0,
     ) -> None:
         """set for asyncio: the other nodes are told concurrently, on the loop."""
         key = key_str(key)
-        placement = self._set_here(key, value, ttl, forwarded)
+        placement, version = self._set_here(key, value, ttl, forwarded, version)
         if not forwarded and placement is not None:
             value = bytes(value)
             replicas = placement.others
             failed = await self._abroadcast(
-                lambda peer: offload.ask(peer, "set", self.name, key, value, ttl, forwarded=True)
+                lambda peer: offload.ask(peer, "set", self.name, key, value, ttl, forwarded=True,
+                                         version=version)
                 if peer in replicas
                 else offload.ask(peer, "delete", self.name, key, forwarded=True)
             )
@@ -77,27 +86,46 @@ class Writes(GroupState):
         self._counts.add("sets_ok")
 
     def _set_here(
-        self, key: str, value: Any, ttl: float | None, forwarded: bool
-    ) -> Placement | None:
-        """set's work on this node; the key's placement (None without peers)."""
+        self, key: str, value: Any, ttl: float | None, forwarded: bool, version: int
+    ) -> tuple[Placement | None, int]:
+        """set's work on this node; the key's placement (None without peers) and the
+        write's version (0: unversioned)."""
         _check_write(key, value, ttl)
+        check_version(version, 0)
         limit = getattr(self._picker, "max_value", None)
         if limit is not None and not forwarded and memoryview(value).nbytes > limit:
             # Stored here, it could reach no other replica: refused whole.
             raise ValueError(f"value is {memoryview(value).nbytes} bytes; "
                              f"this group's peers take at most {limit}")
         self._counts.add("sets")
+        clock = self._clock
+        if clock is not None:
+            if not forwarded:
+                version = clock.now()
+            elif version:
+                clock.observe(version)  # this node's next versions come after it
         placement = self._placement(key)
         with self._fence.write(key):
-            if placement is None or placement.local or forwarded:
-                self._store(key, value, ttl, force=True)
+            if forwarded and version:
+                # A peer's versioned write: a replica push of a load, or a set
+                # made elsewhere. An older one than what is held changes nothing.
+                if not self._store_newer(key, value, ttl, version):
+                    self._counts.add("superseded_writes")
+            elif placement is None or placement.local or forwarded:
+                self._store(key, value, ttl, force=True, version=version)
             else:
                 self._main.delete(key)  # a non-replica keeps no main copy
             if self._hot is not None:
                 self._hot.delete(key)
         if self._negative is not None:
             self._negative.discard(key)
-        return placement
+        return placement, version
+
+    def _store_newer(self, key: str, value: Any, ttl: float | None, version: int) -> bool:
+        """Stores value when version is newer than the held one; whether it did."""
+        if ttl is not None and self._stale_ttl:
+            ttl += self._stale_ttl
+        return bool(self._main.set_if_newer(key, value, version, ttl))
 
     def _check_set(self, placement: Placement, failed: dict[Peer, Exception]) -> None:
         """Raises when no replica took a set made on a node that is not one."""

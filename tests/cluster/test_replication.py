@@ -7,8 +7,13 @@ stopped by its pid when the test ends.
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +33,92 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield c.start()
     finally:
         c.stop()
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[Cluster]:
+    """Three nodes over 2,000 source rows, each serving /stats."""
+    c = Cluster(make_source(tmp_path / "source.db", rows=2000), 3, group="items:64MiB",
+                metrics=True)
+    try:
+        yield c.start()
+    finally:
+        c.stop()
+
+
+def counters(cluster: Cluster, i: int) -> dict[str, Any]:
+    """Node i's counters of the group "items", from its /stats."""
+    with urllib.request.urlopen(cluster.metrics_urls[i] + "/stats", timeout=10) as r:
+        document = json.load(r)
+    (group,) = [g for g in document["groups"] if g["name"] == "items"]
+    return group["counters"]  # type: ignore[no-any-return]
+
+
+def wait_for(done: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.05)
+
+
+def values_everywhere(cluster: Cluster, key: str) -> list[bytes]:
+    """What each node answers for key, node by node."""
+    out = []
+    for addr in cluster.addrs:
+        with Client(addr, timeout=CALL) as client:
+            out.append(client.get("items", key))
+    return out
+
+
+def test_a_queued_push_of_an_older_load_does_not_overwrite_a_later_set(watched: Cluster) -> None:
+    # A loads 400 keys of which it is the first replica and B the second, and
+    # queues a push of each to B; a Set of the last one is acknowledged while
+    # the pushes are still queued. The push of the older load must not
+    # overwrite the Set on B: every node answers the written value.
+    ring = HashRing(watched.addrs)
+    a, b, _ = watched.addrs
+    keys = [k for k in (f"k{i}" for i in range(2000)) if ring.get_n(k, 2) == [a, b]][:400]
+    assert len(keys) >= 100, len(keys)
+    last = keys[-1]
+    with Client(a, timeout=CALL) as client:
+        loaded = client.get_many("items", keys)
+        assert loaded[last] == b"value-" + last[1:].encode()
+        client.set("items", last, b"written")
+    pushed = ("replica_pushes", "replica_push_failures", "replica_push_dropped")
+    wait_for(lambda: sum(counters(watched, 0)[c] for c in pushed) >= len(keys), 30,
+             "A's pushes sent")
+    assert values_everywhere(watched, last) == [b"written"] * 3
+
+
+def test_two_sets_at_once_through_both_replicas_end_the_same_everywhere(
+        cluster: Cluster) -> None:
+    # Two Sets of one key sent at the same moment through its two replicas:
+    # whichever wins, every node must answer the same value afterwards.
+    ring = HashRing(cluster.addrs)
+    diverged = []
+    for attempt in range(30):
+        key = f"race-{attempt}"
+        first, second = ring.get_n(key, 2)
+        clients = [Client(first, timeout=CALL), Client(second, timeout=CALL)]
+        start = threading.Barrier(2, timeout=CALL)
+
+        def write(i: int, clients: list[Client] = clients, key: str = key,
+                  start: threading.Barrier = start) -> None:
+            start.wait()
+            clients[i].set("items", key, b"from-%d" % i)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(CALL)
+            assert not t.is_alive(), "a Set is stuck (watchdog)"
+        for c in clients:
+            c.close()
+        seen = values_everywhere(cluster, key)
+        if len(set(seen)) != 1:
+            diverged.append((key, seen))
+    assert not diverged, f"{len(diverged)} of 30 keys diverged: {diverged[:3]}"
 
 
 def test_the_largest_value_set_through_a_non_replica_reaches_both_replicas(
@@ -74,3 +165,26 @@ def test_a_group_with_peers_refuses_a_value_its_peers_cannot_take() -> None:
         g.close()
         pool.stop()
         _reset_groups()
+
+
+def test_a_restarted_replica_takes_the_survivor_s_write_instead_of_the_source_s(
+        watched: Cluster) -> None:
+    # After an acknowledged Set, replica B is SIGKILLed and restarted empty;
+    # a read through B must answer the written value (B asks A, the other
+    # replica, before the source), and the write must stay on every node.
+    ring = HashRing(watched.addrs)
+    key = next(k for k in (f"k{i}" for i in range(2000)) if ring.get_n(k, 2)[1] ==
+               watched.addrs[1])
+    a, b = ring.get_n(key, 2)
+    with Client(a, timeout=CALL) as client:
+        client.set("items", key, b"written")
+    node_b = watched.nodes[watched.addrs.index(b)]
+    node_b.kill()
+    node_b.restart()
+    with Client(b, timeout=CALL) as client:
+        assert client.get("items", key) == b"written"
+    i = watched.addrs.index(b)
+    assert counters(watched, i)["co_replica_hits"] == 1
+    assert counters(watched, i)["getter_loads"] == 0
+    time.sleep(0.5)  # any push B would make has gone by now
+    assert values_everywhere(watched, key) == [b"written"] * 3

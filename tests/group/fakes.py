@@ -40,7 +40,7 @@ class FakePeer:
         return {k: self.data[k] for k in keys if k in self.data}
 
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
-            *, forwarded: bool = True) -> None:
+            *, forwarded: bool = True, version: int = 0) -> None:
         assert forwarded
         with self._lock:
             self.writes.append(("set", group, key))
@@ -105,11 +105,14 @@ class GroupPeer:
         return out
 
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
-            *, forwarded: bool = True) -> None:
-        self._enter("set", key, forwarded).set(key, value, ttl, forwarded=True)
+            *, forwarded: bool = True, version: int = 0) -> None:
+        self._enter("set", key, forwarded).set(key, value, ttl, forwarded=True, version=version)
 
     def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
         return self._enter("delete", key, forwarded).delete(key, forwarded=True)  # type: ignore[no-any-return]
+
+    def get_cached(self, group: str, key: str) -> tuple[bytes, int] | None:
+        return self._enter("get_cached", key, True).cached(key)  # type: ignore[no-any-return]
 
 
 class RingPicker:

@@ -36,7 +36,7 @@ class BrokenPeer:
         raise ConnectionError("peer down")
 
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
-            *, forwarded: bool = True) -> None:
+            *, forwarded: bool = True, version: int = 0) -> None:
         assert self.gate.wait(BOUND)
         raise ConnectionError("peer down")
 
