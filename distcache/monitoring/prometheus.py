@@ -101,6 +101,10 @@ class DistcacheCollector(Collector):
                         "Hits on an entry past its ttl, answered stale while it is refreshed")
         refreshes = counter("distcache_refreshes",
                             "Background refreshes of stale entries, by result", "result")
+        superseded = counter("distcache_superseded_writes",
+                             "Peers' versioned writes not applied: a newer value was held")
+        co_replica = counter("distcache_co_replica_hits",
+                             "Misses of a replica answered by another replica's cached copy")
         for group in groups:
             s = group.stats()
             g = group.name
@@ -161,9 +165,12 @@ class DistcacheCollector(Collector):
             stale.add_metric([g], s["stale_hits"])
             refreshes.add_metric([g, "ok"], s["refreshes"])
             refreshes.add_metric([g, "error"], s["refresh_errors"])
+            superseded.add_metric([g], s["superseded_writes"])
+            co_replica.add_metric([g], s["co_replica_hits"])
         yield from (requests, duration, hits, hot_hits, hot_keys, bloom, size, max_bytes, items,
                     evictions, expirations, loads, dedup, negative, rejects, peer_loads,
-                    peer_load_errors, failovers, degraded, pushes, broadcasts, stale, refreshes)
+                    peer_load_errors, failovers, degraded, pushes, broadcasts, stale, refreshes,
+                    superseded, co_replica)
 
     def _peer_metrics(self, pools: list[Any]) -> Iterator[Metric]:
         up = GaugeMetricFamily("distcache_peer_up",

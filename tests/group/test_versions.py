@@ -103,3 +103,22 @@ def test_a_replica_that_misses_takes_the_other_replica_s_copy(core: ModuleType) 
     assert src.calls == [] and b.stats()["co_replica_hits"] == 1
     a.close()
     b.close()
+
+
+def test_the_version_counters_reach_metrics(core: ModuleType) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from distcache.monitoring.prometheus import DistcacheCollector
+
+    src = Source({"k": b"source"})
+    a, b = pair(core, src)
+    b.set("k", b"new", forwarded=True, version=200)
+    b.set("k", b"old", forwarded=True, version=100)
+    a.get("k")  # a misses and takes b's copy
+    registry = CollectorRegistry()
+    registry.register(DistcacheCollector())
+    text = generate_latest(registry).decode()
+    assert 'distcache_superseded_writes_total{group="versions_b"} 1.0' in text
+    assert 'distcache_co_replica_hits_total{group="versions_a"} 1.0' in text
+    a.close()
+    b.close()
