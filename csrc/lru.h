@@ -860,18 +860,21 @@ static inline int dc_cache_holds_newer(dc_cache *c, const unsigned char *key, ui
     return held;
 }
 
-/* The version of the key's live entry into *version (0: unversioned), as
- * `in` looks: no recency, no hit or miss, no frequency record; an expired
- * entry is reclaimed. Returns 1 when found live, else 0. */
-static inline int dc_cache_version_of(dc_cache *c, const unsigned char *key, uint32_t klen,
-                                      uint32_t hash, uint64_t *version)
+/* The version (0: unversioned) and the expiry (monotonic seconds, 0: never)
+ * of the key's live entry, as `in` looks: no recency, no hit or miss, no
+ * frequency record; an expired entry is reclaimed. Returns 1 when found
+ * live, else 0. */
+static inline int dc_cache_entry_of(dc_cache *c, const unsigned char *key, uint32_t klen,
+                                    uint32_t hash, uint64_t *version, double *expires)
 {
     dc_shard *s = dc_cache_shard(c, hash);
     dc_entry *gone = NULL;
     dc_lock(&s->lock);
     dc_entry *e = dc_shard_peek(c, s, key, klen, hash, &gone);
-    if (e)
+    if (e) {
         *version = dc_entry_version(e);
+        *expires = dc_entry_expires(e);
+    }
     dc_unlock(&s->lock);
     free(gone);
     return e != NULL;

@@ -83,8 +83,8 @@ cdef extern from "lru.h" nogil:
                         uint64_t if_older_than)
     int dc_cache_holds_newer(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
                              uint64_t version)
-    int dc_cache_version_of(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
-                            uint64_t *version)
+    int dc_cache_entry_of(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash,
+                          uint64_t *version, double *expires)
     int dc_cache_delete(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     int dc_cache_contains(dc_cache *c, const unsigned char *key, uint32_t klen, uint32_t hash)
     void dc_cache_clear(dc_cache *c)

@@ -249,15 +249,36 @@ cdef class LRUCache(_CoreObject):
         """The version key holds (0: unversioned), or None; looks as `in` does."""
         cdef View k
         cdef uint64_t version = 0
+        cdef double expires = 0.0
         cdef int found
         self._ready()
         _key_view(key, &k)
         try:
-            found = dc_cache_version_of(&self.c, k.ptr, <uint32_t>k.len,
-                                        dc_memo_fnv32a(key, k.ptr, k.len), &version)
+            found = dc_cache_entry_of(&self.c, k.ptr, <uint32_t>k.len,
+                                      dc_memo_fnv32a(key, k.ptr, k.len), &version, &expires)
         finally:
             _release(&k)
         return version if found else None
+
+    def ttl_of(self, key):
+        """Seconds key has left (inf: no ttl), or None; looks as `in` does."""
+        cdef View k
+        cdef uint64_t version = 0
+        cdef double expires = 0.0
+        cdef int found
+        self._ready()
+        _key_view(key, &k)
+        try:
+            found = dc_cache_entry_of(&self.c, k.ptr, <uint32_t>k.len,
+                                      dc_memo_fnv32a(key, k.ptr, k.len), &version, &expires)
+        finally:
+            _release(&k)
+        if not found:
+            return None
+        if expires == 0.0:
+            return _INF
+        # A live entry: its expiry is still ahead, by however little.
+        return max(expires - dc_now(), 1e-9)
 
     def __getitem__(self, key):
         cdef View k

@@ -98,6 +98,18 @@ class LRUCache(_ShardedLRU):
             entry = self._lookup(k)
             return None if entry is None else entry.version
 
+    def ttl_of(self, key: str | bytes) -> float | None:
+        """Seconds key has left (inf: no ttl), or None; looks as `in` does."""
+        k = _key_bytes(key)
+        with self._lock:
+            entry = self._lookup(k)
+            if entry is None:
+                return None
+            if entry.expires == _NO_EXPIRY:
+                return _NO_EXPIRY
+            # A live entry: its expiry is still ahead, by however little.
+            return max(entry.expires - _monotonic(), 1e-9)
+
     def _get_aged(self, key: str | bytes, window: float) -> tuple[bytes, bool] | None:
         """(value, stale) of key, or None; stale: it expires within window seconds.
 

@@ -169,6 +169,21 @@ class _Peer:
             raise NotFound(key)
         return r.data  # type: ignore[no-any-return]
 
+    def get_entry(self, group: str, key: str) -> tuple[bytes, int, float | None]:
+        """(value, version, seconds it has left or None) of key, asked forwarded;
+        raises NotFound when the source lacks it."""
+        r = self._call(self._get, pb.GetRequest(group=group, key=key, forwarded=True))
+        if not r.found:
+            raise NotFound(key)
+        return r.data, r.version, r.ttl or None
+
+    async def aget_entry(self, group: str, key: str) -> tuple[bytes, int, float | None]:
+        """get_entry, awaited (outside the loop's batch of gets: it needs the ttl)."""
+        r = await self._acall("get", pb.GetRequest(group=group, key=key, forwarded=True))
+        if not r.found:
+            raise NotFound(key)
+        return r.data, r.version, r.ttl or None
+
     def get_cached(self, group: str, key: str) -> tuple[bytes, int] | None:
         """(value, version) of key in the peer's main cache, None when not there; the
         peer never loads it (a replica asking its co-replica before the source)."""

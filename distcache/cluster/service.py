@@ -83,6 +83,9 @@ class _Service:
             # Even a TypeError or ValueError: the request was checked above, so
             # it is the getter's (or its source's), not the client's.
             _getter_failed(context, exc)
+        if request.forwarded:  # a node asking: what it may copy, and for how long
+            version, ttl = group.entry_meta(request.key)
+            return pb.GetResponse(data=value, found=True, version=version, ttl=ttl or 0.0)
         return pb.GetResponse(data=value, found=True)
 
     def GetMany(self, raw: bytes, context: grpc.ServicerContext) -> pb.GetManyResponse:

@@ -14,6 +14,7 @@ stale_ttl are answered and refreshed once in the background.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -205,14 +206,14 @@ class Reads(GroupState):
         for i, peer in enumerate(replicas):
             self._counts.add("peer_loads")
             try:
-                value = peer.get(self.name, key, forwarded=True)
+                value, ttl = self._fetch(peer, key, estimate)
             except NotFound:
                 self._remember_absent(key, gen)
                 raise
             except Exception:
                 self._replica_failed(i, len(replicas))
                 continue
-            return self._replica_answered(key, value, estimate, gen), REMOTE
+            return self._replica_answered(key, value, estimate, gen, ttl), REMOTE
         # No replica answered: load here so that the reader does not fail, but
         # cache nothing, so no copy outlives the replicas' return.
         self._counts.add("degraded_loads")
@@ -225,14 +226,14 @@ class Reads(GroupState):
         for i, peer in enumerate(replicas):
             self._counts.add("peer_loads")
             try:
-                value = await offload.ask(peer, "get", self.name, key, forwarded=True)
+                value, ttl = await self._afetch(peer, key, estimate)
             except NotFound:
                 self._remember_absent(key, gen)
                 raise
             except Exception:
                 self._replica_failed(i, len(replicas))
                 continue
-            return self._replica_answered(key, value, estimate, gen), REMOTE
+            return self._replica_answered(key, value, estimate, gen, ttl), REMOTE
         self._counts.add("degraded_loads")
         return (await self._acall_getter(key))[0], LOADED
 
@@ -295,11 +296,39 @@ class Reads(GroupState):
         if i + 1 < n:
             self._counts.add("failovers")
 
-    def _replica_answered(self, key: str, value: Any, estimate: int, gen: int) -> bytes:
+    def _replica_answered(
+        self, key: str, value: Any, estimate: int, gen: int, ttl: float | None = None
+    ) -> bytes:
         value = bytes(value)
         if estimate >= self._hot_keys.promote_at:
-            self._promote(key, value, gen)
+            self._promote(key, value, gen, ttl)
         return value
+
+    def _fetch(self, peer: Peer, key: str, estimate: int) -> tuple[Any, float | None]:
+        """(value, seconds it has left on the replica or None) of a forwarded get.
+
+        A key about to be copied into the hot cache is asked with its
+        remaining ttl, so that the copy never outlives the replica's value.
+        """
+        if estimate >= self._hot_keys.promote_at and hasattr(peer, "get_entry"):
+            value, _, ttl = peer.get_entry(self.name, key)
+            return value, ttl
+        return peer.get(self.name, key, forwarded=True), None
+
+    async def _afetch(self, peer: Peer, key: str, estimate: int) -> tuple[Any, float | None]:
+        """_fetch for a task (a plain get joins the loop's batch of gets)."""
+        if estimate >= self._hot_keys.promote_at and hasattr(peer, "get_entry"):
+            value, _, ttl = await offload.ask(peer, "get_entry", self.name, key)
+            return value, ttl
+        return await offload.ask(peer, "get", self.name, key, forwarded=True), None
+
+    def entry_meta(self, key: str) -> tuple[int, float | None]:
+        """(version, seconds left or None for no ttl) of key's main-cache entry; (0, None)
+        when absent. What a replica tells the node that asked it for key."""
+        name = key_str(key)
+        version = self._main.version_of(name)
+        ttl = self._main.ttl_of(name)
+        return version or 0, None if ttl is None or ttl == math.inf else ttl
 
     def _store(
         self, key: str, value: Any, ttl: float | None, *, force: bool, version: int = 0
@@ -409,12 +438,14 @@ class Reads(GroupState):
         if keys:
             self._hot_keys.hit_samples(str_keys(keys), self._hits)
 
-    def _promote(self, key: str, value: bytes, gen: int) -> None:
+    def _promote(self, key: str, value: bytes, gen: int, ttl: float | None = None) -> None:
+        # ttl: what the value has left on the replica that answered; the hot
+        # copy expires no later (None: the hot cache's default ttl).
         hot = self._hot
         if hot is None:
             return
         with self._fence.current(key, gen) as current:
-            if not current or not hot.set(key, value):
+            if not current or not hot.set(key, value, ttl):
                 return
         self._hot_keys.promoted(key, len(hot))
         self._counts.add("promotions")

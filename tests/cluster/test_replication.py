@@ -188,3 +188,20 @@ def test_a_restarted_replica_takes_the_survivor_s_write_instead_of_the_source_s(
     assert counters(watched, i)["getter_loads"] == 0
     time.sleep(0.5)  # any push B would make has gone by now
     assert values_everywhere(watched, key) == [b"written"] * 3
+
+
+def test_a_hot_copy_expires_with_the_value_it_copies(cluster: Cluster) -> None:
+    # A Set with ttl=1 s through a replica; the node that is not a replica
+    # reads the key often enough to keep a hot copy. Once the ttl has passed,
+    # every node answers the source's value: the hot copy did not outlive it.
+    ring = HashRing(cluster.addrs)
+    key = "k7"
+    replicas = ring.get_n(key, 2)
+    (outsider,) = [a for a in cluster.addrs if a not in replicas]
+    with Client(replicas[0], timeout=CALL) as client:
+        client.set("items", key, b"written", ttl=1.0)
+    with Client(outsider, timeout=CALL) as client:
+        for _ in range(50):  # hot: copied into the outsider's hot cache
+            assert client.get("items", key) == b"written"
+    time.sleep(2.5)
+    assert values_everywhere(cluster, key) == [b"value-7"] * 3

@@ -263,3 +263,22 @@ def test_an_int_subclass_is_a_version(core: ModuleType) -> None:
     c = core.LRUCache(10_000)
     assert c.set_if_newer("k", b"v", Clock(5)) is True
     assert type(c.version_of("k")) is int and c.version_of("k") == 5
+
+
+def test_ttl_of_tells_what_an_entry_has_left_and_touches_nothing(core: ModuleType) -> None:
+    import math
+    import time
+
+    c = core.LRUCache(1 << 20)
+    c.set("forever", b"1")
+    c.set("soon", b"2", ttl=30.0)
+    c.set("gone", b"3", ttl=0.01)
+    before = c.stats()
+    assert c.ttl_of("forever") == math.inf
+    assert 29.0 < c.ttl_of("soon") <= 30.0
+    assert c.ttl_of("absent") is None
+    after = c.stats()
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"])
+    time.sleep(0.05)
+    assert c.ttl_of("gone") is None  # expired: reclaimed as `in` would
+    assert "gone" not in c
