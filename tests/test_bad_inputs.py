@@ -134,6 +134,8 @@ CACHE_ROWS: list[Row] = [
      ValueError, r"^version must be an int in \[1"),
     ("version_of-key-int", lambda m, c: c.version_of(5), TypeError, r"^key must be str or bytes-like, not int$"),
     ("version_of-key-too-long", lambda m, c: c.version_of(b"k" * 65536), ValueError, r"^key is 65536 bytes"),
+    ("ttl_of-key-int", lambda m, c: c.ttl_of(5), TypeError, r"^key must be str or bytes-like, not int$"),
+    ("ttl_of-key-too-long", lambda m, c: c.ttl_of(b"k" * 65536), ValueError, r"^key is 65536 bytes"),
     ("get_versioned-key-none", lambda m, c: c.get_versioned(None), TypeError, r"not NoneType$"),
     ("get_versioned-key-noncontiguous", lambda m, c: c.get_versioned(NONCONTIG), TypeError,
      r"non-contiguous memoryview$"),

@@ -29,7 +29,7 @@ ARGS = {{  # plausible arguments for each method name
     "set_many": ({{"k": b"v"}},), "delete": ("k",), "add": ("k",), "add_many": (["k"],),
     "estimate": ("k",), "frequency": ("k",), "__contains__": ("k",), "__getitem__": ("k",),
     "__setitem__": ("k", b"v"), "__delitem__": ("k",), "_get_nogil": ("k",),
-    "get_versioned": ("k",), "version_of": ("k",), "set_if_newer": ("k", b"v", 1),
+    "get_versioned": ("k",), "version_of": ("k",), "ttl_of": ("k",), "set_if_newer": ("k", b"v", 1),
 }}
 # Public names, the protocol methods, and the private ones tests and
 # the group call.

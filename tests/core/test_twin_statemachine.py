@@ -324,6 +324,16 @@ class FrequencyTwins(CacheTwins):
         self.same(lambda c: c.version_of(name))
 
     @rule(name=frequency_names)
+    def ttl_of(self, name: str) -> None:
+        # Seconds left differ by the time between the two calls: compare
+        # whether the key is live and whether it has a ttl at all.
+        def live_and_bounded(c: Any) -> tuple[bool, bool]:
+            left = c.ttl_of(name)
+            return left is not None, left is not None and left != float("inf")
+
+        self.same(live_and_bounded)
+
+    @rule(name=frequency_names)
     def get(self, name: str) -> None:
         self.same(lambda c: c.get(name))
 
