@@ -48,8 +48,9 @@ class Peer(Protocol):
         value only when it is newer than the one the peer holds."""
         ...
 
-    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
-        """Drops key from the peer's caches, hot copy included; True if it had it."""
+    def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
+        """Drops key from the peer's caches, hot copy included; True if it had it; a
+        versioned Delete leaves a tombstone that older writes cannot pass."""
         ...
 
 
@@ -75,7 +76,9 @@ class AsyncPeer(Protocol):
         value only when it is newer than the one the peer holds."""
         ...
 
-    async def adelete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+    async def adelete(
+        self, group: str, key: str, *, forwarded: bool = True, version: int = 0
+    ) -> bool:
         """Drops key from the peer's caches, hot copy included; True if it had it."""
         ...
 

@@ -249,16 +249,17 @@ class _Peer:
                                                version=version),
                           extra=transfer_seconds(len(value)))
 
-    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+    def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
         """Drops key from the peer's caches; True if it had it."""
-        r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=forwarded),
-                       write=True)
+        r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=forwarded,
+                                                      version=version), write=True)
         return r.success  # type: ignore[no-any-return]
 
-    async def adelete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+    async def adelete(self, group: str, key: str, *, forwarded: bool = True,
+                      version: int = 0) -> bool:
         """delete, awaited."""
         r = await self._acall("delete", pb.DeleteRequest(group=group, key=key,
-                                                         forwarded=forwarded))
+                                                         forwarded=forwarded, version=version))
         return r.success  # type: ignore[no-any-return]
 
     def close(self) -> None:

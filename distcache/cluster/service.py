@@ -123,7 +123,8 @@ class _Service:
         group = _group_of(request.group, context)
         _check_key(request.key, context)
         try:
-            group.delete(request.key, forwarded=request.forwarded)
+            group.delete(request.key, forwarded=request.forwarded,
+                         version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:

@@ -46,6 +46,7 @@ from .refresh import Refresher
 from .registry import all_groups, get_group
 from .replicapush import ReplicaPusher
 from .stats import GroupCounters, Stats
+from .tombstones import Tombstones
 from .writefence import WriteFence
 from .writes import Writes
 
@@ -223,6 +224,8 @@ class Group(  # type: ignore[misc]
         # The pool's clock (a HybridClock) once peers are registered: it versions
         # this group's loads and writes; None without peers (no versions).
         self._clock: Any = None
+        # Versions of recent Deletes: an older peer's write cannot undo one.
+        self._tombstones = Tombstones()
         self._flight: SingleFlight[tuple[bytes, str]] = SingleFlight()
         self._negative = (
             NegativeCache(core, self.negative_ttl, _negative_capacity, _clock)

@@ -254,7 +254,7 @@ class Reads(GroupState):
             except Exception:  # that replica is down or slow: the source answers
                 self._counts.add("peer_errors")
                 continue
-            if held is not None:
+            if held is not None and held[1] > self._tombstones.version_of(key):
                 return self._took_co_replica(key, held, gen)
         return None
 
@@ -270,7 +270,7 @@ class Reads(GroupState):
             except Exception:
                 self._counts.add("peer_errors")
                 continue
-            if held is not None:
+            if held is not None and held[1] > self._tombstones.version_of(key):
                 return self._took_co_replica(key, held, gen)
         return None
 

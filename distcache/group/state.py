@@ -44,6 +44,7 @@ class GroupState(Protocol):
     _stale_ttl: float
     _picker: PeerPicker | None
     _clock: Any
+    _tombstones: Any
     _flight: SingleFlight[tuple[bytes, str]]
     _negative: NegativeCache | None
     _hit_latency: LatencyHistogram

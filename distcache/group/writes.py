@@ -108,8 +108,10 @@ class Writes(GroupState):
         with self._fence.write(key):
             if forwarded and version:
                 # A peer's versioned write: a replica push of a load, or a set
-                # made elsewhere. An older one than what is held changes nothing.
-                if not self._store_newer(key, value, ttl, version):
+                # made elsewhere. An older one than what is held, or than a
+                # Delete still remembered, changes nothing.
+                if (version <= self._tombstones.version_of(key)
+                        or not self._store_newer(key, value, ttl, version)):
                     self._counts.add("superseded_writes")
             elif placement is None or placement.local or forwarded:
                 self._store(key, value, ttl, force=True, version=version)
@@ -134,38 +136,52 @@ class Writes(GroupState):
             self._counts.add("set_errors")
             raise failed[replicas[0]]
 
-    def delete(self, key: str, *, forwarded: bool = False) -> bool:
+    def delete(self, key: str, *, forwarded: bool = False, version: int = 0) -> bool:
         """Drop key from every node's caches (main, hot, negative); True if it was cached here.
 
         The source of truth is not touched: the next get loads the key again.
-        forwarded=True (a peer's call) acts here only.
+        forwarded=True (a peer's call) acts here only. With peers, the Delete
+        is versioned and leaves a tombstone, so that an older write arriving
+        later (a push of a load queued before it) does not bring the key back.
         """
         key = key_str(key)
-        found = self._delete_here(key)
+        found, version = self._delete_here(key, forwarded, version)
         if not forwarded and self._picker is not None:
-            self._broadcast(lambda peer: peer.delete(self.name, key, forwarded=True))
-        return found
-
-    async def adelete(self, key: str, *, forwarded: bool = False) -> bool:
-        """delete for asyncio: the other nodes are told concurrently, on the loop."""
-        key = key_str(key)
-        found = self._delete_here(key)
-        if not forwarded and self._picker is not None:
-            await self._abroadcast(
-                lambda peer: offload.ask(peer, "delete", self.name, key, forwarded=True)
+            self._broadcast(
+                lambda peer: peer.delete(self.name, key, forwarded=True, version=version)
             )
         return found
 
-    def _delete_here(self, key: str) -> bool:
+    async def adelete(self, key: str, *, forwarded: bool = False, version: int = 0) -> bool:
+        """delete for asyncio: the other nodes are told concurrently, on the loop."""
+        key = key_str(key)
+        found, version = self._delete_here(key, forwarded, version)
+        if not forwarded and self._picker is not None:
+            await self._abroadcast(
+                lambda peer: offload.ask(peer, "delete", self.name, key, forwarded=True,
+                                         version=version)
+            )
+        return found
+
+    def _delete_here(self, key: str, forwarded: bool, version: int) -> tuple[bool, int]:
         key_bytes(key)  # a key the core refuses is not counted
+        check_version(version, 0)
         self._counts.add("deletes")
+        clock = self._clock
+        if clock is not None:
+            if not forwarded:
+                version = clock.now()
+            elif version:
+                clock.observe(version)
         with self._fence.write(key):
+            if version:
+                self._tombstones.record(key, version)
             found: bool = self._main.delete(key)
             if self._hot is not None:
                 found = self._hot.delete(key) or found
         if self._negative is not None:
             self._negative.discard(key)
-        return found
+        return found, version
 
     def _broadcast(self, call: Callable[[Peer], Any]) -> dict[Peer, Exception]:
         """call(peer) for every other node; the failures, by peer (counted)."""

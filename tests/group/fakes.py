@@ -48,7 +48,7 @@ class FakePeer:
             raise self.error
         self.data[key] = value
 
-    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+    def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
         assert forwarded
         with self._lock:
             self.writes.append(("delete", group, key))
@@ -108,8 +108,9 @@ class GroupPeer:
             *, forwarded: bool = True, version: int = 0) -> None:
         self._enter("set", key, forwarded).set(key, value, ttl, forwarded=True, version=version)
 
-    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
-        return self._enter("delete", key, forwarded).delete(key, forwarded=True)  # type: ignore[no-any-return]
+    def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
+        group = self._enter("delete", key, forwarded)
+        return group.delete(key, forwarded=True, version=version)  # type: ignore[no-any-return]
 
     def get_cached(self, group: str, key: str) -> tuple[bytes, int] | None:
         return self._enter("get_cached", key, True).cached(key)  # type: ignore[no-any-return]

@@ -122,3 +122,52 @@ def test_the_version_counters_reach_metrics(core: ModuleType) -> None:
     assert 'distcache_co_replica_hits_total{group="versions_a"} 1.0' in text
     a.close()
     b.close()
+
+
+def test_a_push_queued_before_a_delete_does_not_bring_the_key_back(core: ModuleType) -> None:
+    # a loads k and queues its push to b; a Delete of k through a follows;
+    # then the push reaches b: b's tombstone refuses it, k stays deleted.
+    src = Source({"k": b"source"})
+    to_a, to_b = GroupPeer("a"), GatedPeer("b")
+    a = new_group("versions_a", 1 << 20, src, _core=core)
+    b = new_group("versions_b", 1 << 20, src, _core=core)
+    to_a.group, to_b.group = a, b
+    a.register_peers(ClockedPicker("a", {"b": to_b}))
+    b.register_peers(ClockedPicker("b", {"a": to_a}))
+    assert a.get("k") == b"source"  # its push to b waits behind the gate
+    b.set("k", b"written")  # b holds a newer value, then the Delete comes
+    a.delete("k")
+    to_b.gate.set()
+    assert a._pusher.flush(BOUND)
+    assert b._main.get("k") is None  # the older push did not bring it back
+    assert b.stats()["superseded_writes"] == 1
+    a.close()
+    b.close()
+
+
+def test_a_write_newer_than_the_delete_is_applied(core: ModuleType) -> None:
+    a, b = pair(core, Source({}))
+    b.delete("k", forwarded=True, version=500)
+    b.set("k", b"older", forwarded=True, version=400)
+    assert b._main.get("k") is None
+    b.set("k", b"newer", forwarded=True, version=600)
+    assert b._main.get("k") == b"newer"
+    a.close()
+    b.close()
+
+
+def test_tombstones_live_a_bounded_time_in_a_bounded_table() -> None:
+    from distcache.group.tombstones import Tombstones
+
+    now = [0.0]
+    t = Tombstones(capacity=2, lifetime=10.0, clock=lambda: now[0])
+    t.record("a", 5)
+    t.record("a", 3)  # an older Delete keeps the newer version
+    assert t.version_of("a") == 5
+    t.record("b", 1)
+    t.record("c", 1)  # over capacity: the oldest ("a") goes, counted
+    assert t.version_of("a") == 0 and t.dropped == 1 and len(t) == 2
+    now[0] = 10.0
+    assert t.version_of("b") == 0  # its lifetime is over
+    t.forget("c")
+    assert len(t) == 0

@@ -40,7 +40,7 @@ class BrokenPeer:
         assert self.gate.wait(BOUND)
         raise ConnectionError("peer down")
 
-    def delete(self, group: str, key: str, *, forwarded: bool = True) -> bool:
+    def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
         raise ConnectionError("peer down")
 
 
