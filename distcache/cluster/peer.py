@@ -33,6 +33,10 @@ from .getbatch import GetBatcher
 from .wire import TLSConfig, _channel, _Methods, check_value_size, transfer_seconds
 
 
+# Share of the peer timeout a co-replica's cache-only ask may take (get_cached).
+CO_REPLICA_SHARE = 0.25
+
+
 class _Peer:
     """Another node, reached over one gRPC channel; marked down with back-off on failure."""
 
@@ -90,9 +94,17 @@ class _Peer:
                 self.down = True
                 self.down_until = time.monotonic() + min(5.0, 0.1 * 2 ** min(self.failures - 1, 6))
 
-    def _refused(self, exc: grpc.RpcError) -> Exception:
-        """What a failed call raises (errors.py), the peer marked down unless it answered."""
-        if _peer_failed(exc):
+    def _refused(self, exc: grpc.RpcError, *, short: bool = False) -> Exception:
+        """What a failed call raises (errors.py), the peer marked down unless it answered.
+
+        short: the call had a deadline shorter than the peer's timeout, so running
+        out of it says the peer is slow, not down; the error is still counted.
+        """
+        if short and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+            with self._lock:
+                self.errors += 1
+                self.last_error = _status(exc)
+        elif _peer_failed(exc):
             self._failed(_status(exc))
         return _refusal(self.addr, exc)
 
@@ -113,15 +125,18 @@ class _Peer:
 
     # -- one call, sync and awaited --
 
-    def _call(self, stub: Any, request: Any, *, write: bool = False, extra: float = 0.0) -> Any:
+    def _call(self, stub: Any, request: Any, *, write: bool = False, extra: float = 0.0,
+              share: float = 1.0) -> Any:
+        """One call with the peer's timeout times share, plus extra seconds."""
         # A write is tried even on a peer marked down: it has no other replica
         # to fall back on, and a live peer marked down by a slow load missed it.
         if not self.up and not write:
             raise PeerDown(f"{self.addr} is marked down: {self.last_error}")
         try:
-            response = stub(request, timeout=self._timeout + extra, metadata=self._metadata)
+            response = stub(request, timeout=self._timeout * share + extra,
+                            metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise self._refused(exc) from None
+            raise self._refused(exc, short=share < 1.0) from None
         self._answered()
         return response
 
@@ -137,8 +152,8 @@ class _Peer:
         loop = asyncio.get_running_loop()
         methods = self._aio.of(loop)
         try:
-            response = await getattr(methods, method)(request, timeout=self._timeout + extra,
-                                                      metadata=self._metadata)
+            response = await getattr(methods, method)(
+                request, timeout=self._timeout + extra, metadata=self._metadata)
         except grpc.RpcError as exc:  # grpc.aio.AioRpcError
             if batch and _refetched(exc):
                 raise _Refetch(exc.details()) from None
@@ -186,9 +201,15 @@ class _Peer:
 
     def get_cached(self, group: str, key: str) -> tuple[bytes, int] | None:
         """(value, version) of key in the peer's main cache, None when not there; the
-        peer never loads it (a replica asking its co-replica before the source)."""
+        peer never loads it (a replica asking its co-replica before the source).
+
+        The ask has a quarter of the timeout: it runs inside a forwarded Get,
+        whose caller waits one timeout for the whole load, so a co-replica that
+        stopped answering must leave time for the source; running out of it
+        does not mark the peer down (a slow answer is not a dead peer).
+        """
         r = self._call(self._get, pb.GetRequest(group=group, key=key, forwarded=True,
-                                                cache_only=True))
+                                                cache_only=True), share=CO_REPLICA_SHARE)
         return (r.data, r.version) if r.found else None
 
     async def aget(self, group: str, key: str, *, forwarded: bool = True) -> bytes:

@@ -205,3 +205,40 @@ def test_a_hot_copy_expires_with_the_value_it_copies(cluster: Cluster) -> None:
             assert client.get("items", key) == b"written"
     time.sleep(2.5)
     assert values_everywhere(cluster, key) == [b"value-7"] * 3
+
+
+def test_a_paused_co_replica_does_not_make_its_replica_miss_a_forwarded_get(
+        tmp_path: Path) -> None:
+    # Replica B of a key is paused (SIGSTOP). A Get through the node that is
+    # not a replica goes to A, the first replica, which asks B for its copy
+    # before the source. That ask must give up early enough for A to load the
+    # key and answer inside the caller's timeout: the caller must not see A
+    # fail (and mark it down) because of B. The Get comes at once, before
+    # the prober (one probe a second, each waiting the 2 s timeout) has
+    # marked B down on A.
+    c = Cluster(make_source(tmp_path / "source.db"), 3, group="items:64MiB", metrics=True,
+                extra=["--timeout", "2"])
+    try:
+        c.start()
+        ring = HashRing(c.addrs)
+        key = "k11"
+        a, b = ring.get_n(key, 2)
+        (outsider,) = [x for x in c.addrs if x not in (a, b)]
+        # A Set of another key of the same two replicas, through A: A's
+        # channel to B is connected (a connect to a paused node fails fast).
+        warm = next(k for k in (f"k{i}" for i in range(12, 1000)) if ring.get_n(k, 2) == [a, b])
+        with Client(a, timeout=CALL) as client:
+            client.set("items", warm, b"warm")
+        node_b = c.nodes[c.addrs.index(b)]
+        node_b.pause(True)
+        try:
+            with Client(outsider, timeout=CALL) as client:
+                assert client.get("items", key) == b"value-11"
+            seen = counters(c, c.addrs.index(outsider))
+            assert (seen["peer_errors"], seen["failovers"]) == (0, 0), seen
+            at_a = counters(c, c.addrs.index(a))
+            assert (at_a["peer_errors"], at_a["getter_loads"]) == (1, 1), at_a
+        finally:
+            node_b.pause(False)
+    finally:
+        c.stop()
