@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64istcache/distcache.proto\x12\tdistcache\"e\n\nGetRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x11\n\tforwarded\x18\x03 \x01(\x08\x12\x14\n\x0cring_version\x18\x04 \x01(\x04\x12\x12\n\ncache_only\x18\x05 \x01(\x08\"U\n\x0bGetResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x0b\n\x03\x65rr\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x0b\n\x03ttl\x18\x05 \x01(\x01\"}\n\nSetRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03ttl\x18\x04 \x01(\x01\x12\x11\n\tforwarded\x18\x05 \x01(\x08\x12\x14\n\x0cring_version\x18\x06 \x01(\x04\x12\x0f\n\x07version\x18\x07 \x01(\x04\"+\n\x0bSetResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0b\n\x03\x65rr\x18\x02 \x01(\t\"e\n\rDeleteRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x11\n\tforwarded\x18\x03 \x01(\x08\x12\x14\n\x0cring_version\x18\x04 \x01(\x04\x12\x0f\n\x07version\x18\x05 \x01(\x04\".\n\x0e\x44\x65leteResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0b\n\x03\x65rr\x18\x02 \x01(\t\"V\n\x0eGetManyRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\x12\x11\n\tforwarded\x18\x03 \x01(\x08\x12\x14\n\x0cring_version\x18\x04 \x01(\x04\"@\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0b\n\x03ttl\x18\x04 \x01(\x01\"A\n\x0fGetManyResponse\x12!\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x10.distcache.Entry\x12\x0b\n\x03\x65rr\x18\x02 \x01(\t2\xfb\x01\n\x0c\x43\x61\x63heService\x12\x34\n\x03Get\x12\x15.distcache.GetRequest\x1a\x16.distcache.GetResponse\x12\x34\n\x03Set\x12\x15.distcache.SetRequest\x1a\x16.distcache.SetResponse\x12=\n\x06\x44\x65lete\x12\x18.distcache.DeleteRequest\x1a\x19.distcache.DeleteResponse\x12@\n\x07GetMany\x12\x19.distcache.GetManyRequest\x1a\x1a.distcache.GetManyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64istcache/distcache.proto\x12\tdistcache\"e\n\nGetRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x11\n\tforwarded\x18\x03 \x01(\x08\x12\x14\n\x0cring_version\x18\x04 \x01(\x04\x12\x12\n\ncache_only\x18\x05 \x01(\x08\"U\n\x0bGetResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x0b\n\x03\x65rr\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x0b\n\x03ttl\x18\x05 \x01(\x01\"\x91\x01\n\nSetRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03ttl\x18\x04 \x01(\x01\x12\x11\n\tforwarded\x18\x05 \x01(\x08\x12\x14\n\x0cring_version\x18\x06 \x01(\x04\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12\x12\n\ncoordinate\x18\x08 \x01(\x08\"<\n\x0bSetResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0b\n\x03\x65rr\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\"y\n\rDeleteRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x11\n\tforwarded\x18\x03 \x01(\x08\x12\x14\n\x0cring_version\x18\x04 \x01(\x04\x12\x0f\n\x07version\x18\x05 \x01(\x04\x12\x12\n\ncoordinate\x18\x06 \x01(\x08\"?\n\x0e\x44\x65leteResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0b\n\x03\x65rr\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\"V\n\x0eGetManyRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\x12\x11\n\tforwarded\x18\x03 \x01(\x08\x12\x14\n\x0cring_version\x18\x04 \x01(\x04\"@\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0b\n\x03ttl\x18\x04 \x01(\x01\"A\n\x0fGetManyResponse\x12!\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x10.distcache.Entry\x12\x0b\n\x03\x65rr\x18\x02 \x01(\t2\xfb\x01\n\x0c\x43\x61\x63heService\x12\x34\n\x03Get\x12\x15.distcache.GetRequest\x1a\x16.distcache.GetResponse\x12\x34\n\x03Set\x12\x15.distcache.SetRequest\x1a\x16.distcache.SetResponse\x12=\n\x06\x44\x65lete\x12\x18.distcache.DeleteRequest\x1a\x19.distcache.DeleteResponse\x12@\n\x07GetMany\x12\x19.distcache.GetManyRequest\x1a\x1a.distcache.GetManyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETREQUEST']._serialized_end=141
   _globals['_GETRESPONSE']._serialized_start=143
   _globals['_GETRESPONSE']._serialized_end=228
-  _globals['_SETREQUEST']._serialized_start=230
-  _globals['_SETREQUEST']._serialized_end=355
-  _globals['_SETRESPONSE']._serialized_start=357
-  _globals['_SETRESPONSE']._serialized_end=400
-  _globals['_DELETEREQUEST']._serialized_start=402
-  _globals['_DELETEREQUEST']._serialized_end=503
-  _globals['_DELETERESPONSE']._serialized_start=505
-  _globals['_DELETERESPONSE']._serialized_end=551
-  _globals['_GETMANYREQUEST']._serialized_start=553
-  _globals['_GETMANYREQUEST']._serialized_end=639
-  _globals['_ENTRY']._serialized_start=641
-  _globals['_ENTRY']._serialized_end=705
-  _globals['_GETMANYRESPONSE']._serialized_start=707
-  _globals['_GETMANYRESPONSE']._serialized_end=772
-  _globals['_CACHESERVICE']._serialized_start=775
-  _globals['_CACHESERVICE']._serialized_end=1026
+  _globals['_SETREQUEST']._serialized_start=231
+  _globals['_SETREQUEST']._serialized_end=376
+  _globals['_SETRESPONSE']._serialized_start=378
+  _globals['_SETRESPONSE']._serialized_end=438
+  _globals['_DELETEREQUEST']._serialized_start=440
+  _globals['_DELETEREQUEST']._serialized_end=561
+  _globals['_DELETERESPONSE']._serialized_start=563
+  _globals['_DELETERESPONSE']._serialized_end=626
+  _globals['_GETMANYREQUEST']._serialized_start=628
+  _globals['_GETMANYREQUEST']._serialized_end=714
+  _globals['_ENTRY']._serialized_start=716
+  _globals['_ENTRY']._serialized_end=780
+  _globals['_GETMANYRESPONSE']._serialized_start=782
+  _globals['_GETMANYRESPONSE']._serialized_end=847
+  _globals['_CACHESERVICE']._serialized_start=850
+  _globals['_CACHESERVICE']._serialized_end=1101
 # @@protoc_insertion_point(module_scope)

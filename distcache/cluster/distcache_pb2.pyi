@@ -35,7 +35,7 @@ class GetResponse(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., found: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ..., ttl: _Optional[float] = ...) -> None: ...
 
 class SetRequest(_message.Message):
-    __slots__ = ("group", "key", "data", "ttl", "forwarded", "ring_version", "version")
+    __slots__ = ("group", "key", "data", "ttl", "forwarded", "ring_version", "version", "coordinate")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class SetRequest(_message.Message):
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     RING_VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    COORDINATE_FIELD_NUMBER: _ClassVar[int]
     group: str
     key: str
     data: bytes
@@ -50,37 +51,44 @@ class SetRequest(_message.Message):
     forwarded: bool
     ring_version: int
     version: int
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    coordinate: bool
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: _Optional[bool] = ...) -> None: ...
 
 class SetResponse(_message.Message):
-    __slots__ = ("success", "err")
+    __slots__ = ("success", "err", "version")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     success: bool
     err: str
-    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("group", "key", "forwarded", "ring_version", "version")
+    __slots__ = ("group", "key", "forwarded", "ring_version", "version", "coordinate")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     RING_VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    COORDINATE_FIELD_NUMBER: _ClassVar[int]
     group: str
     key: str
     forwarded: bool
     ring_version: int
     version: int
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    coordinate: bool
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: _Optional[bool] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
-    __slots__ = ("success", "err")
+    __slots__ = ("success", "err", "version")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     success: bool
     err: str
-    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetManyRequest(_message.Message):
     __slots__ = ("group", "keys", "forwarded", "ring_version")

@@ -83,10 +83,10 @@ class _Service:
             # Even a TypeError or ValueError: the request was checked above, so
             # it is the getter's (or its source's), not the client's.
             _getter_failed(context, exc)
-        if request.forwarded:  # a node asking: what it may copy, and for how long
-            version, ttl = group.entry_meta(request.key)
-            return pb.GetResponse(data=value, found=True, version=version, ttl=ttl or 0.0)
-        return pb.GetResponse(data=value, found=True)
+        # What a node asking may copy, and for how long; a client learns the
+        # version of what it read (0 when this node holds no copy of its own).
+        version, ttl = group.entry_meta(request.key)
+        return pb.GetResponse(data=value, found=True, version=version, ttl=ttl or 0.0)
 
     def GetMany(self, raw: bytes, context: grpc.ServicerContext) -> pb.GetManyResponse:
         request = _parse(pb.GetManyRequest, raw, context)
@@ -97,7 +97,11 @@ class _Service:
             values = group.get_many(request.keys, forwarded=request.forwarded)
         except Exception as exc:  # the keys were checked: as in Get, the getter's
             _getter_failed(context, exc)
-        return pb.GetManyResponse(entries=[pb.Entry(key=k, data=v) for k, v in values.items()])
+        entries = []
+        for k, v in values.items():
+            version, ttl = group.entry_meta(k)
+            entries.append(pb.Entry(key=k, data=v, version=version, ttl=ttl or 0.0))
+        return pb.GetManyResponse(entries=entries)
 
     def Set(self, raw: bytes, context: grpc.ServicerContext) -> pb.SetResponse:
         request = _parse(pb.SetRequest, raw, context)
@@ -110,26 +114,28 @@ class _Service:
                  f"value is {len(request.data)} bytes; the limit is {MAX_VALUE}")
         try:
             # A version from a client of the original protocol is 0: this node versions it.
-            group.set(request.key, request.data, request.ttl or None, forwarded=request.forwarded,
-                      version=request.version if request.forwarded else 0)
+            version = group.set(request.key, request.data, request.ttl or None,
+                                forwarded=request.forwarded,
+                                version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:
             return pb.SetResponse(success=False, err=f"{type(exc).__name__}: {exc}")
-        return pb.SetResponse(success=True)
+        return pb.SetResponse(success=True, version=version)
 
     def Delete(self, raw: bytes, context: grpc.ServicerContext) -> pb.DeleteResponse:
         request = _parse(pb.DeleteRequest, raw, context)
         group = _group_of(request.group, context)
         _check_key(request.key, context)
         try:
-            group.delete(request.key, forwarded=request.forwarded,
-                         version=request.version if request.forwarded else 0)
+            _, version = group.delete_versioned(
+                request.key, forwarded=request.forwarded,
+                version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:
             return pb.DeleteResponse(success=False, err=f"{type(exc).__name__}: {exc}")
-        return pb.DeleteResponse(success=True)
+        return pb.DeleteResponse(success=True, version=version)
 
 
 def _handler(service: _Service) -> grpc.GenericRpcHandler:

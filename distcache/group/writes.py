@@ -43,8 +43,9 @@ class Writes(GroupState):
     def set(
         self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False,
         version: int = 0,
-    ) -> None:
-        """Store value under key in the cache of every replica (never in the source).
+    ) -> int:
+        """Store value under key in the cache of every replica (never in the source);
+        the version the write took (0 without peers).
 
         The other nodes get one call each: the replicas a set, the rest a
         delete of any hot copy, both marked forwarded so that none of them
@@ -65,11 +66,12 @@ class Writes(GroupState):
             )
             self._check_set(placement, failed)
         self._counts.add("sets_ok")
+        return version
 
     async def aset(
         self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False,
         version: int = 0,
-    ) -> None:
+    ) -> int:
         """set for asyncio: the other nodes are told concurrently, on the loop."""
         key = key_str(key)
         placement, version = self._set_here(key, value, ttl, forwarded, version)
@@ -84,6 +86,7 @@ class Writes(GroupState):
             )
             self._check_set(placement, failed)
         self._counts.add("sets_ok")
+        return version
 
     def _set_here(
         self, key: str, value: Any, ttl: float | None, forwarded: bool, version: int
@@ -144,13 +147,20 @@ class Writes(GroupState):
         is versioned and leaves a tombstone, so that an older write arriving
         later (a push of a load queued before it) does not bring the key back.
         """
+        return self.delete_versioned(key, forwarded=forwarded, version=version)[0]
+
+    def delete_versioned(
+        self, key: str, *, forwarded: bool = False, version: int = 0
+    ) -> tuple[bool, int]:
+        """delete, and the version the Delete took (0 without peers): what a node
+        answers a DeleteRequest with."""
         key = key_str(key)
         found, version = self._delete_here(key, forwarded, version)
         if not forwarded and self._picker is not None:
             self._broadcast(
                 lambda peer: peer.delete(self.name, key, forwarded=True, version=version)
             )
-        return found
+        return found, version
 
     async def adelete(self, key: str, *, forwarded: bool = False, version: int = 0) -> bool:
         """delete for asyncio: the other nodes are told concurrently, on the loop."""

@@ -21,6 +21,8 @@ from typing import Any
 import grpc
 import pytest
 
+from distcache.cluster.hashring import HashRing
+
 from .nodes import ROOT, Cluster, Node, free_port, generate_stubs, make_source
 
 DEADLINE = 2.0  # seconds per client call; a node answers in milliseconds
@@ -79,6 +81,33 @@ def test_a_generated_client_gets_sets_and_deletes(cluster: Cluster, client_stubs
         for k, v in json.loads(lines[0].split("stats ", 1)[1])["items"].items():
             totals[k] = totals.get(k, 0) + v
     assert (totals["broadcasts"], totals["broadcast_errors"]) == (2, 0), totals
+
+
+def test_a_generated_client_sees_the_version_of_its_writes_and_reads(
+        cluster: Cluster, client_stubs) -> None:
+    # SetResponse.version is the version the write took; a Get through either
+    # replica answers that version, a later write through another node has a
+    # greater one, and a Delete's version is greater still.
+    pb, _ = client_stubs
+    nodes = {addr: stub(client_stubs, addr) for addr in cluster.addrs}
+    replicas = HashRing(cluster.addrs).get_n("k3", 2)
+    versions = []
+    for addr in cluster.addrs:
+        r = nodes[addr].Set(pb.SetRequest(group="items", key="k3", data=addr.encode()),
+                            timeout=DEADLINE)
+        assert r.success and r.version > 0, r
+        versions.append(r.version)
+        for at in replicas:
+            got = nodes[at].Get(pb.GetRequest(group="items", key="k3"), timeout=DEADLINE)
+            assert (got.data, got.version) == (addr.encode(), r.version)
+    assert versions == sorted(versions) and len(set(versions)) == 3
+    gone = nodes[cluster.addrs[0]].Delete(pb.DeleteRequest(group="items", key="k3"),
+                                          timeout=DEADLINE)
+    assert gone.success and gone.version > versions[-1]
+    many = nodes[replicas[0]].GetMany(pb.GetManyRequest(group="items", keys=["k3", "k4"]),
+                                      timeout=DEADLINE)
+    assert [e.key for e in many.entries] == ["k3", "k4"]
+    assert all(e.version > 0 for e in many.entries if e.key == "k3")
 
 
 def test_bad_requests_get_status_codes_and_the_node_lives(cluster: Cluster, client_stubs) -> None:
