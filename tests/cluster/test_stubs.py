@@ -32,9 +32,11 @@ def test_the_original_fields_keep_their_numbers() -> None:
         "data": 1, "found": 2, "err": 3}
     assert {k: v for k, v in numbers(pb.SetRequest).items() if v <= 3} == {
         "group": 1, "key": 2, "data": 3}
-    assert numbers(pb.SetResponse) == {"success": 1, "err": 2}
+    assert {k: v for k, v in numbers(pb.SetResponse).items() if v <= 2} == {
+        "success": 1, "err": 2}
     assert {k: v for k, v in numbers(pb.DeleteRequest).items() if v <= 2} == {
         "group": 1, "key": 2}
-    assert numbers(pb.DeleteResponse) == {"success": 1, "err": 2}
+    assert {k: v for k, v in numbers(pb.DeleteResponse).items() if v <= 2} == {
+        "success": 1, "err": 2}
     service = pb.DESCRIPTOR.services_by_name["CacheService"]
     assert [m.name for m in service.methods] == ["Get", "Set", "Delete", "GetMany"]
