@@ -43,15 +43,23 @@ class Peer(Protocol):
     def set(
         self, group: str, key: str, value: bytes, ttl: float | None = None,
         *, forwarded: bool = True, version: int = 0,
-    ) -> None:
+    ) -> int:
         """Stores value in the peer's cache (never in the source of truth); a versioned
-        value only when it is newer than the one the peer holds."""
+        value only when it is newer than the one the peer holds. The version the
+        write took there (0 when the peer versions nothing)."""
         ...
 
     def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
         """Drops key from the peer's caches, hot copy included; True if it had it; a
         versioned Delete leaves a tombstone that older writes cannot pass."""
         ...
+
+    # Optional: order_set(group, key, value, ttl) -> int and
+    # order_delete(group, key) -> int (and their awaited twins aorder_set,
+    # aorder_delete). The peer, the key's first replica, orders a client's
+    # write: versions it with its clock and applies it, passing it to no one;
+    # it returns the version (0: it ordered nothing, an older node), which
+    # the caller's copies to the other nodes carry. docs/grpc.md, "Consistency".
 
 
 @runtime_checkable
@@ -71,9 +79,9 @@ class AsyncPeer(Protocol):
     async def aset(
         self, group: str, key: str, value: bytes, ttl: float | None = None,
         *, forwarded: bool = True, version: int = 0,
-    ) -> None:
+    ) -> int:
         """Stores value in the peer's cache (never in the source of truth); a versioned
-        value only when it is newer than the one the peer holds."""
+        value only when it is newer than the one the peer holds; the version it took."""
         ...
 
     async def adelete(
@@ -88,6 +96,10 @@ class Placement:
     """Where a key lives: its replicas in ring order, None standing for this node."""
 
     replicas: tuple[Peer | None, ...]
+    # Replicas of the key under the ring before the last change, while that
+    # change is recent, that are not replicas now: a replica that misses the
+    # key asks them for their copy too (a ring change's handoff).
+    previous: tuple[Peer, ...] = ()
 
     @property
     def local(self) -> bool:

@@ -33,6 +33,14 @@ from .getbatch import GetBatcher
 from .wire import TLSConfig, _channel, _Methods, check_value_size, transfer_seconds
 
 
+def _written(addr: str, response: Any) -> int:
+    """The version a SetResponse or DeleteResponse gives; raises ConnectionError
+    when the peer answered that the write failed there."""
+    if not response.success:
+        raise ConnectionError(f"{addr} did not take the write: {response.err}")
+    return response.version  # type: ignore[no-any-return]
+
+
 # Share of the peer timeout a co-replica's cache-only ask may take (get_cached).
 CO_REPLICA_SHARE = 0.25
 
@@ -253,34 +261,54 @@ class _Peer:
         return {e.key: e.data for e in r.entries}
 
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
-            *, forwarded: bool = True, version: int = 0) -> None:
-        """Stores value in the peer's cache (never in the source of truth)."""
+            *, forwarded: bool = True, version: int = 0) -> int:
+        """Stores value in the peer's cache (never in the source of truth); the version
+        the write took there."""
+        return self._write_set(group, key, value, ttl, forwarded=forwarded, version=version)
+
+    def order_set(self, group: str, key: str, value: bytes, ttl: float | None = None) -> int:
+        """Has the peer, the key's first replica, order a client's set (distcache.peers);
+        the version it gave the write, 0 from a node that orders nothing."""
+        return self._write_set(group, key, value, ttl, forwarded=True, coordinate=True)
+
+    def _write_set(self, group: str, key: str, value: bytes, ttl: float | None, *,
+                   forwarded: bool, version: int = 0, coordinate: bool = False) -> int:
         check_value_size(len(value))
-        self._call(self._set, pb.SetRequest(group=group, key=key, data=bytes(value),
-                                            ttl=ttl or 0.0, forwarded=forwarded,
-                                            version=version), write=True,
-                   extra=transfer_seconds(len(value)))
+        r = self._call(self._set, pb.SetRequest(group=group, key=key, data=bytes(value),
+                                                ttl=ttl or 0.0, forwarded=forwarded,
+                                                version=version, coordinate=coordinate),
+                       write=True, extra=transfer_seconds(len(value)))
+        return _written(self.addr, r)
 
     async def aset(self, group: str, key: str, value: bytes, ttl: float | None = None,
-                   *, forwarded: bool = True, version: int = 0) -> None:
+                   *, forwarded: bool = True, version: int = 0) -> int:
         """set, awaited."""
         check_value_size(len(value))
-        await self._acall("set", pb.SetRequest(group=group, key=key, data=bytes(value),
-                                               ttl=ttl or 0.0, forwarded=forwarded,
-                                               version=version),
-                          extra=transfer_seconds(len(value)))
+        r = await self._acall("set", pb.SetRequest(group=group, key=key, data=bytes(value),
+                                                   ttl=ttl or 0.0, forwarded=forwarded,
+                                                   version=version),
+                              extra=transfer_seconds(len(value)))
+        return _written(self.addr, r)
 
     def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
         """Drops key from the peer's caches; True if it had it."""
         r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=forwarded,
                                                       version=version), write=True)
+        _written(self.addr, r)
         return r.success  # type: ignore[no-any-return]
+
+    def order_delete(self, group: str, key: str) -> int:
+        """Has the peer, the key's first replica, order a client's delete; its version."""
+        r = self._call(self._delete, pb.DeleteRequest(group=group, key=key, forwarded=True,
+                                                      coordinate=True), write=True)
+        return _written(self.addr, r)
 
     async def adelete(self, group: str, key: str, *, forwarded: bool = True,
                       version: int = 0) -> bool:
         """delete, awaited."""
         r = await self._acall("delete", pb.DeleteRequest(group=group, key=key,
                                                          forwarded=forwarded, version=version))
+        _written(self.addr, r)
         return r.success  # type: ignore[no-any-return]
 
     def close(self) -> None:

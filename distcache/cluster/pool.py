@@ -10,6 +10,7 @@ groups. docs/grpc.md is the user's page.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from .._contract import refuse_copy
@@ -20,7 +21,13 @@ from .peer import _Peer
 from .server import NodeServer
 from .wire import MAX_VALUE, TLSConfig, _bearer
 
-__all__ = ["GRPCPool"]
+__all__ = ["GRPCPool", "HANDOFF_SECONDS"]
+
+# How long after a ring change a replica that misses a key asks the key's
+# replicas under the ring before it for their copy: the keys a change moved
+# are pulled by their new replicas on first use. A minute covers a rolling
+# change of a few nodes; past it a key not read since loads from the source.
+HANDOFF_SECONDS = 60.0
 
 
 class GRPCPool:
@@ -49,10 +56,15 @@ class GRPCPool:
         self._vnodes = vnodes
         self._batch_gets = batch_gets  # the peers' aget (getbatch.py)
         self._metadata = _bearer(token)
-        # Guards _ring, _peers and ring_version: set_peers swaps all three.
+        # Guards _ring, _peers, ring_version, _previous and _previous_until:
+        # set_peers swaps them together.
         self._lock = threading.Lock()
         self._ring = HashRing([self_addr], vnodes=vnodes)
         self._peers: dict[str, _Peer] = {}
+        # The ring before the last change, until _previous_until (monotonic):
+        # a replica that misses a key asks its replicas under that ring too.
+        self._previous: HashRing | None = None
+        self._previous_until = 0.0
         self.ring_version = 0
         # The last start()'s server; stop() keeps it, as health() reads the
         # calls it still answers while it drains.
@@ -85,6 +97,9 @@ class GRPCPool:
             old = self._peers
             peers = {a: old.get(a) or self._connect(a) for a in names if a != self.self_addr}
             removed = [p for a, p in old.items() if a not in peers]
+            if self.ring_version:  # not the first ring: the one it replaces still holds keys
+                self._previous = self._ring
+                self._previous_until = time.monotonic() + HANDOFF_SECONDS
             self._ring, self._peers = ring, peers
             self.ring_version += 1
         for peer in removed:
@@ -95,11 +110,19 @@ class GRPCPool:
                      batch_gets=self._batch_gets)
 
     def placement(self, key: str) -> Placement:
-        """The key's replicas in ring order; None is this node."""
+        """The key's replicas in ring order, None for this node; and, for a while after
+        a ring change, its replicas under the ring before that are no longer replicas."""
         with self._lock:
-            ring, peers = self._ring, self._peers
-        return Placement(tuple(None if a == self.self_addr else peers[a]
-                               for a in ring.get_n(key, self.replicas)))
+            ring, peers, previous = self._ring, self._peers, self._previous
+            if previous is not None and time.monotonic() >= self._previous_until:
+                previous = self._previous = None
+        now = ring.get_n(key, self.replicas)
+        before: tuple[_Peer, ...] = ()
+        if previous is not None:
+            before = tuple(peers[a] for a in previous.get_n(key, self.replicas)
+                           if a not in now and a in peers)
+        return Placement(tuple(None if a == self.self_addr else peers[a] for a in now),
+                         before)
 
     @property
     def key_replicas(self) -> int:

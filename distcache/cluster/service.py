@@ -113,10 +113,13 @@ class _Service:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT,
                  f"value is {len(request.data)} bytes; the limit is {MAX_VALUE}")
         try:
-            # A version from a client of the original protocol is 0: this node versions it.
-            version = group.set(request.key, request.data, request.ttl or None,
-                                forwarded=request.forwarded,
-                                version=request.version if request.forwarded else 0)
+            if request.coordinate:  # this node is the key's first replica: it orders the write
+                version = group.order_set(request.key, request.data, request.ttl or None)
+            else:
+                # A version from a client of the original protocol is 0: this node versions it.
+                version = group.set(request.key, request.data, request.ttl or None,
+                                    forwarded=request.forwarded,
+                                    version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:
@@ -128,9 +131,12 @@ class _Service:
         group = _group_of(request.group, context)
         _check_key(request.key, context)
         try:
-            _, version = group.delete_versioned(
-                request.key, forwarded=request.forwarded,
-                version=request.version if request.forwarded else 0)
+            if request.coordinate:
+                version = group.order_delete(request.key)
+            else:
+                _, version = group.delete_versioned(
+                    request.key, forwarded=request.forwarded,
+                    version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:

@@ -38,6 +38,7 @@ from ..singleflight import SingleFlight
 from . import registry
 from .batch import BatchReads
 from .functiontable import FunctionTable
+from .hints import Hints
 from .hotkeys import HotKeys
 from .latency import LatencyHistogram
 from .negative import NegativeCache
@@ -254,7 +255,10 @@ class Group(  # type: ignore[misc]
         # Guards _picker and the rebuild of _main and _hot by register_peers.
         self._peers_lock = threading.Lock()
         self._counts = GroupCounters()
-        self._pusher = ReplicaPusher(name, self._counts.add)
+        # Writes the peers missed (a replica down, stopped or cut off), replayed
+        # to each when it is seen up again.
+        self._hints = Hints(name, self._counts.add, self._peers_now)
+        self._pusher = ReplicaPusher(name, self._counts.add, self._hints.add)
         self._refresher = Refresher()
         if self._stale_ttl:
             self._set_stale(self._stale_ttl, self._on_stale)
@@ -276,6 +280,11 @@ class Group(  # type: ignore[misc]
     def picker(self) -> PeerPicker | None:
         """The peer picker given to register_peers, or None."""
         return self._picker
+
+    def _peers_now(self) -> tuple[Any, ...]:
+        """Every other node (none without peers)."""
+        picker = self._picker
+        return picker.peers() if picker is not None else ()
 
     def _placement(self, key: str) -> Placement | None:
         picker = self._picker
@@ -317,3 +326,4 @@ class Group(  # type: ignore[misc]
         if self._negative is not None:
             self._negative.clear()
         self._pusher.close()
+        self._hints.close()

@@ -128,8 +128,9 @@ class Reads(GroupState):
             return cached, LOCAL
         if forward and placement is not None and not placement.local:
             return self._load_from_replicas(key, placement.others, estimate, gen)
-        if refresh is None and placement is not None and placement.local and placement.others:
-            held = self._from_co_replicas(key, placement.others, gen)
+        if refresh is None and placement is not None and placement.local and (
+                placement.others or placement.previous):
+            held = self._from_co_replicas(key, placement.others + placement.previous, gen)
             if held is not None:
                 return held, REMOTE
         # Versioned before the getter is called: a write after this moment is
@@ -150,8 +151,8 @@ class Reads(GroupState):
             return cached, LOCAL
         if forward and placement is not None and not placement.local:
             return await self._aload_from_replicas(key, placement.others, estimate, gen)
-        if placement is not None and placement.local and placement.others:
-            held = await self._afrom_co_replicas(key, placement.others, gen)
+        if placement is not None and placement.local and (placement.others or placement.previous):
+            held = await self._afrom_co_replicas(key, placement.others + placement.previous, gen)
             if held is not None:
                 return held, REMOTE
         version = self._clock.now() if self._clock is not None else 0
@@ -244,7 +245,9 @@ class Reads(GroupState):
     # answered from the cache only, never loaded or passed on (no cycles).
 
     def _from_co_replicas(self, key: str, others: tuple[Peer, ...], gen: int) -> bytes | None:
-        """A co-replica's cached value of key, stored here; None when none has it."""
+        """The newest cached value of key the other replicas hold (and, after a ring
+        change, its replicas under the ring before), stored here; None when none has it."""
+        newest: tuple[bytes, int] | None = None
         for peer in others:
             ask = getattr(peer, "get_cached", None)
             if ask is None:
@@ -254,14 +257,17 @@ class Reads(GroupState):
             except Exception:  # that replica is down or slow: the source answers
                 self._counts.add("peer_errors")
                 continue
-            if held is not None and held[1] > self._tombstones.version_of(key):
-                return self._took_co_replica(key, held, gen)
+            if held is not None and (newest is None or held[1] > newest[1]):
+                newest = held
+        if newest is not None and newest[1] > self._tombstones.version_of(key):
+            return self._took_co_replica(key, newest, gen)
         return None
 
     async def _afrom_co_replicas(
         self, key: str, others: tuple[Peer, ...], gen: int
     ) -> bytes | None:
         """_from_co_replicas for a task."""
+        newest: tuple[bytes, int] | None = None
         for peer in others:
             if getattr(peer, "get_cached", None) is None:
                 continue
@@ -270,8 +276,10 @@ class Reads(GroupState):
             except Exception:
                 self._counts.add("peer_errors")
                 continue
-            if held is not None and held[1] > self._tombstones.version_of(key):
-                return self._took_co_replica(key, held, gen)
+            if held is not None and (newest is None or held[1] > newest[1]):
+                newest = held
+        if newest is not None and newest[1] > self._tombstones.version_of(key):
+            return self._took_co_replica(key, newest, gen)
         return None
 
     def _took_co_replica(self, key: str, held: tuple[bytes, int], gen: int) -> bytes:

@@ -4,9 +4,8 @@ A replica that loaded a key sends the value to the key's other replica so
 that a read there is a hit. The push carries the version the load took when
 it started: a replica that has a newer write of the key by then keeps it.
 The reader never waits for that: pushes go through a bounded queue to one
-worker thread, a full queue drops the push (counted), a failed one is
-counted, and none is retried (the other replica loads the key itself if
-asked before a push lands).
+worker thread, a full queue drops the push (counted), and a failed one is
+counted and left as a hint (hints.py), sent again when that replica is up.
 """
 
 from __future__ import annotations
@@ -24,9 +23,12 @@ _STOP = object()
 class ReplicaPusher:
     """A bounded queue of (peer, key, value) pushes and the thread that sends them."""
 
-    def __init__(self, group: str, count: Callable[[str], None], capacity: int = 1024) -> None:
+    def __init__(self, group: str, count: Callable[[str], None],
+                 hint: Callable[[Any, str, bytes, int], None] | None = None,
+                 capacity: int = 1024) -> None:
         self._group = group
         self._count = count  # count("replica_pushes" | "replica_push_failures" | ...)
+        self._hint = hint  # hint(peer, key, value, version): a failed push, sent again later
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
         # Guards _thread (started on the first push) and _closed.
         self._lock = threading.Lock()
@@ -60,8 +62,10 @@ class ReplicaPusher:
                 peer, key, value, version = item
                 try:
                     peer.set(self._group, key, value, None, forwarded=True, version=version)
-                except Exception:  # counted; the other replica loads the key itself
+                except Exception:  # counted, and sent again when the replica is up
                     self._count("replica_push_failures")
+                    if self._hint is not None:
+                        self._hint(peer, key, value, version)
                 else:
                     self._count("replica_pushes")
             finally:

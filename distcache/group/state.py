@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from ..peers import PeerPicker, Placement
 from ..singleflight import SingleFlight
 from .functiontable import FunctionTable
+from .hints import Hints
 from .hotkeys import HotKeys
 from .latency import LatencyHistogram
 from .negative import NegativeCache
@@ -53,6 +54,7 @@ class GroupState(Protocol):
     _fence: WriteFence
     _counts: GroupCounters
     _pusher: ReplicaPusher
+    _hints: Hints
     _refresher: Refresher
 
     # The core's HitPath (_core.pyx, or _pycore.py's twin).
@@ -71,6 +73,7 @@ class GroupState(Protocol):
 
     # One concern's, called by another: group.py's, then reads.py's.
     def _placement(self, key: str) -> Placement | None: ...
+    def _peers_now(self) -> tuple[Any, ...]: ...
     def _store(
         self, key: str, value: Any, ttl: float | None, *, force: bool, version: int = 0
     ) -> None: ...

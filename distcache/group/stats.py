@@ -65,6 +65,10 @@ class GroupCounters:
     sets_ok: int = 0  # of those, the ones that returned
     set_errors: int = 0  # of those, the ones that raised (no replica took the value)
     superseded_writes: int = 0  # peers' versioned writes not applied: a newer one was held
+    ordering_failures: int = 0  # client writes the key's first replica failed to order
+    hints: int = 0  # writes a peer missed, kept for it (hinted handoff)
+    hints_replayed: int = 0  # of those, the ones it took once seen up again
+    hints_dropped: int = 0  # hints given up: queue full, peer left the ring, ttl over
     co_replica_hits: int = 0  # misses of a replica answered by another replica's cached copy
     deletes: int = 0  # calls of delete, from clients and peers
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused
@@ -117,6 +121,7 @@ class Stats(GroupState):
         out.update(counts)
         out["batch_hits"] = batch_hits  # of get_many's keys, the ones its batch lookup found
         out["loads_deduplicated"] = self._flight.deduplicated
+        out["hints_pending"] = self._hints.pending()
         out["hit_rate"] = hits / gets if gets else 0.0
         out["latency"] = self._latency_summary()
         out["admission"] = self.admission

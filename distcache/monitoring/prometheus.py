@@ -105,6 +105,13 @@ class DistcacheCollector(Collector):
                              "Peers' versioned writes not applied: a newer value was held")
         co_replica = counter("distcache_co_replica_hits",
                              "Misses of a replica answered by another replica's cached copy")
+        ordering = counter("distcache_ordering_failures",
+                           "Client writes the key's first replica failed to order "
+                           "(ordered by the node asked instead)")
+        hints = counter("distcache_hints",
+                        "Writes a peer missed, kept for it, by what became of them: "
+                        "queued, replayed, dropped", "result")
+        pending = gauge("distcache_hints_pending", "Hints not yet replayed to their peer")
         for group in groups:
             s = group.stats()
             g = group.name
@@ -167,10 +174,15 @@ class DistcacheCollector(Collector):
             refreshes.add_metric([g, "error"], s["refresh_errors"])
             superseded.add_metric([g], s["superseded_writes"])
             co_replica.add_metric([g], s["co_replica_hits"])
+            ordering.add_metric([g], s["ordering_failures"])
+            hints.add_metric([g, "queued"], s["hints"])
+            hints.add_metric([g, "replayed"], s["hints_replayed"])
+            hints.add_metric([g, "dropped"], s["hints_dropped"])
+            pending.add_metric([g], s["hints_pending"])
         yield from (requests, duration, hits, hot_hits, hot_keys, bloom, size, max_bytes, items,
                     evictions, expirations, loads, dedup, negative, rejects, peer_loads,
                     peer_load_errors, failovers, degraded, pushes, broadcasts, stale, refreshes,
-                    superseded, co_replica)
+                    superseded, co_replica, ordering, hints, pending)
 
     def _peer_metrics(self, pools: list[Any]) -> Iterator[Metric]:
         up = GaugeMetricFamily("distcache_peer_up",

@@ -105,12 +105,20 @@ class GroupPeer:
         return out
 
     def set(self, group: str, key: str, value: bytes, ttl: float | None = None,
-            *, forwarded: bool = True, version: int = 0) -> None:
-        self._enter("set", key, forwarded).set(key, value, ttl, forwarded=True, version=version)
+            *, forwarded: bool = True, version: int = 0) -> int:
+        return self._enter("set", key, forwarded).set(  # type: ignore[no-any-return]
+            key, value, ttl, forwarded=True, version=version)
 
     def delete(self, group: str, key: str, *, forwarded: bool = True, version: int = 0) -> bool:
         group = self._enter("delete", key, forwarded)
         return group.delete(key, forwarded=True, version=version)  # type: ignore[no-any-return]
+
+    def order_set(self, group: str, key: str, value: bytes, ttl: float | None = None) -> int:
+        return self._enter("order_set", key, True).order_set(  # type: ignore[no-any-return]
+            key, value, ttl)
+
+    def order_delete(self, group: str, key: str) -> int:
+        return self._enter("order_delete", key, True).order_delete(key)  # type: ignore[no-any-return]
 
     def get_cached(self, group: str, key: str) -> tuple[bytes, int] | None:
         return self._enter("get_cached", key, True).cached(key)  # type: ignore[no-any-return]
