@@ -29,7 +29,7 @@ $(BENCH_DEPS): $(DEPS)
 bench-deps: $(BENCH_DEPS)
 
 build: $(DEPS)
-	$(VPY) setup.py -q build_ext --inplace
+	DISTCACHE_REQUIRE_C=1 $(VPY) setup.py -q build_ext --inplace
 
 # The /status page is tested in Debian's headless chromium (driven by
 # selenium): installed here when missing and apt-get can (as root); otherwise
@@ -84,7 +84,7 @@ sanitize: $(DEPS)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	PYTHONMALLOC=malloc sh -c '$(VPY) -m pytest -p no:cacheprovider -q tests/core && \
 	    $(VPY) -m pytest -p no:cacheprovider -q tests/test_bad_inputs.py -k "$(SANITIZED_ROWS)"'; \
-	status=$$?; $(VPY) setup.py -q build_ext --inplace --force; exit $$status
+	status=$$?; DISTCACHE_REQUIRE_C=1 $(VPY) setup.py -q build_ext --inplace --force; exit $$status
 
 # The byte-budget reservation of csrc/lru.h, every interleaving of 2-4 threads:
 # reserve_model.py fuses each lock-held action into one step, fine_model.py
@@ -127,7 +127,7 @@ $(WHEEL_TOOLS): $(DEPS)
 # with cibuildwheel ([tool.cibuildwheel] in pyproject.toml).
 wheel: $(WHEEL_TOOLS)
 	rm -rf dist build/wheel-raw
-	$(VPY) -m build --outdir build/wheel-raw .
+	DISTCACHE_REQUIRE_C=1 $(VPY) -m build --outdir build/wheel-raw .
 	mkdir -p dist && mv build/wheel-raw/pydistcache-*.tar.gz dist/
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel show build/wheel-raw/pydistcache-*.whl
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair --strip -w dist build/wheel-raw/pydistcache-*.whl
