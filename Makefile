@@ -103,10 +103,12 @@ model: | $(VPY)
 # tests/cluster/test_stubs.py fails when they are stale). Only the messages:
 # the service is wired in distcache/cluster/, the one subpackage that imports
 # grpc. Generated as distcache/distcache.proto (the name the descriptor
-# registers), then placed in the cluster subpackage.
-proto: $(DEPS)
+# registers), then placed in the cluster subpackage. The protoc is the pinned
+# grpcio-tools of tests/cluster/protoc.py (in its own venv under build/): its
+# output runs on protobuf 5.26.1 and later, the range pyproject.toml declares.
+proto: | $(VPY)
 	rm -rf build/proto && mkdir -p build/proto
-	$(VPY) -m grpc_tools.protoc -Idistcache=proto --python_out=build/proto --pyi_out=build/proto proto/distcache.proto
+	$(VPY) -m tests.cluster.protoc build/proto
 	cp build/proto/distcache/distcache_pb2.py build/proto/distcache/distcache_pb2.pyi distcache/cluster/
 
 lint: $(DEPS)
