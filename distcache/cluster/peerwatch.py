@@ -39,8 +39,9 @@ class PeerWatch:
         before = set(self._up)
         if self._thread is not None and set(states) != before:
             joined, left = sorted(set(states) - before), sorted(before - set(states))
-            _log.info("ring: %d peers (joined: %s; left: %s)", len(states),
-                      ", ".join(joined) or "none", ", ".join(left) or "none")
+            _log.info("ring changed: joined %s; left %s; peers now %s",
+                      ", ".join(joined) or "none", ", ".join(left) or "none",
+                      ", ".join(sorted(states)) or "none")
         for addr, state in states.items():
             was = self._up.get(addr, True)
             if was and not state["up"]:
