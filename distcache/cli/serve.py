@@ -4,12 +4,16 @@ Groups over an SQLite source of truth, registered with a GRPCPool that serves
 them. Every startup error (a port in use, a missing database or table, a bad
 size, this node's address missing from --peers) is one line on stderr and
 exit status 2; SIGTERM and SIGINT stop the node gracefully (exit 0).
+What it prints on stdout (the serving line, the dashboard's address, the
+stats on the way out) is for whoever started it and stays as it is; its log
+(``--log-level``, ``--log-format``; logoutput.py) goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import socket
 import sys
@@ -18,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..monitoring.http import port_number
+from . import logoutput
 
 __all__ = ["add_arguments", "run"]
+
+_log = logging.getLogger(__package__)
 
 
 class StartupError(Exception):
@@ -53,6 +60,11 @@ def add_arguments(p: argparse.ArgumentParser, parse_size: Any) -> None:
     p.add_argument("--tls-cert", help="PEM certificate of this node")
     p.add_argument("--tls-key", help="PEM private key of this node")
     p.add_argument("--tls-client-ca", help="PEM CA: require and verify client certificates")
+    p.add_argument("--log-level", choices=logoutput.LEVELS, default="info",
+                   help="the least severe log records written to stderr (default: info)")
+    p.add_argument("--log-format", choices=logoutput.FORMATS, default="text",
+                   help="text: TIME LEVEL LOGGER: MESSAGE; json: one object a line with "
+                        "time, level, logger, message (default: text)")
     p.set_defaults(parse_size=parse_size)
 
 
@@ -188,6 +200,15 @@ def _check_free(addr: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs one node until SIGTERM or SIGINT; 2 on a startup error."""
+    output = logoutput.install(args.log_level, args.log_format)
+    try:
+        return _serve(args)
+    finally:
+        output.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..cluster.peerwatch import PeerWatch
     from ..group import new_group
 
     try:
@@ -216,8 +237,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"distcache serve: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     stopping = threading.Event()
+    received: list[int] = []  # the signal that stops the node (logged outside the handler)
 
     def stop(signum: int, frame: Any) -> None:
+        received.append(signum)
         stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
@@ -227,12 +250,20 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         print(f"distcache serve: dashboard {metrics.url}/status (metrics {metrics.url}/metrics)",
               flush=True)
+    _log.info("node %s started: groups %s, peers %s, replicas %d%s", args.addr,
+              ", ".join(n for n, _ in groups), ", ".join(p.addr for p in pool.peers()) or "none",
+              pool.key_replicas, f", metrics {metrics.url}" if metrics is not None else "")
+    watch = PeerWatch(pool)
+    watch.start()
     stopping.wait()
+    _log.info("node %s stopping on %s", args.addr, signal.Signals(received[0]).name)
+    watch.stop()
     if dns is not None:
         dns.stop()
     pool.stop(grace=1.0)
     if metrics is not None:
         metrics.stop()
+    _log.info("node %s stopped", args.addr)
     # The counters of this life of the node, for whoever started it (the demo).
     final = {g.name: {k: v for k, v in g.stats().items() if isinstance(v, int)} for g in made}
     print(f"distcache serve: stats {json.dumps(final)}", flush=True)

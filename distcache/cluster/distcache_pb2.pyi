@@ -1,8 +1,7 @@
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -18,7 +17,7 @@ class GetRequest(_message.Message):
     forwarded: bool
     ring_version: int
     cache_only: bool
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., cache_only: _Optional[bool] = ...) -> None: ...
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: bool = ..., ring_version: _Optional[int] = ..., cache_only: bool = ...) -> None: ...
 
 class GetResponse(_message.Message):
     __slots__ = ("data", "found", "err", "version", "ttl")
@@ -32,7 +31,7 @@ class GetResponse(_message.Message):
     err: str
     version: int
     ttl: float
-    def __init__(self, data: _Optional[bytes] = ..., found: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ..., ttl: _Optional[float] = ...) -> None: ...
+    def __init__(self, data: _Optional[bytes] = ..., found: bool = ..., err: _Optional[str] = ..., version: _Optional[int] = ..., ttl: _Optional[float] = ...) -> None: ...
 
 class SetRequest(_message.Message):
     __slots__ = ("group", "key", "data", "ttl", "forwarded", "ring_version", "version", "coordinate")
@@ -52,7 +51,7 @@ class SetRequest(_message.Message):
     ring_version: int
     version: int
     coordinate: bool
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: _Optional[bool] = ...) -> None: ...
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: bool = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: bool = ...) -> None: ...
 
 class SetResponse(_message.Message):
     __slots__ = ("success", "err", "version")
@@ -62,7 +61,7 @@ class SetResponse(_message.Message):
     success: bool
     err: str
     version: int
-    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, success: bool = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("group", "key", "forwarded", "ring_version", "version", "coordinate")
@@ -78,7 +77,7 @@ class DeleteRequest(_message.Message):
     ring_version: int
     version: int
     coordinate: bool
-    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: _Optional[bool] = ...) -> None: ...
+    def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., forwarded: bool = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: bool = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("success", "err", "version")
@@ -88,7 +87,7 @@ class DeleteResponse(_message.Message):
     success: bool
     err: str
     version: int
-    def __init__(self, success: _Optional[bool] = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, success: bool = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetManyRequest(_message.Message):
     __slots__ = ("group", "keys", "forwarded", "ring_version")
@@ -100,7 +99,7 @@ class GetManyRequest(_message.Message):
     keys: _containers.RepeatedScalarFieldContainer[str]
     forwarded: bool
     ring_version: int
-    def __init__(self, group: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., forwarded: _Optional[bool] = ..., ring_version: _Optional[int] = ...) -> None: ...
+    def __init__(self, group: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., forwarded: bool = ..., ring_version: _Optional[int] = ...) -> None: ...
 
 class Entry(_message.Message):
     __slots__ = ("key", "data", "version", "ttl")

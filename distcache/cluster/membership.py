@@ -5,17 +5,22 @@ pod. Every `every` seconds the name is resolved again and, when the set of
 addresses changed, the pool's ring is swapped (GRPCPool.set_peers, which
 closes the channels of nodes that left). No gossip protocol of our own. A
 failed resolution keeps the ring as it is. The resolver is a parameter, so
-tests change the answer without a DNS server.
+tests change the answer without a DNS server. A resolution that starts
+failing is one warning in the ``distcache.cluster`` log, its recovery one
+line at info (not one a try); the ring's changes are logged by peerwatch.py.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["DNSMembership", "resolve_addresses"]
+
+_log = logging.getLogger(__package__)
 
 
 def resolve_addresses(name: str) -> list[str]:
@@ -35,9 +40,10 @@ class DNSMembership:
         self._port = port
         self._every = every
         self._resolve = resolve
-        # Guards _current and the counters.
+        # Guards _current, _failing and the counters.
         self._lock = threading.Lock()
         self._current: frozenset[str] = frozenset()
+        self._failing = False  # the last resolution failed
         self.swaps = 0
         self.failures = 0
         self.last_error = ""
@@ -52,8 +58,17 @@ class DNSMembership:
             with self._lock:
                 self.failures += 1
                 self.last_error = f"{self._name}: {exc}"
+                first = not self._failing
+                self._failing = True
+            if first:
+                _log.warning("DNS membership: %s does not resolve (%s); the ring stays as it is",
+                             self._name, exc)
             return False
         found.add(self._pool.self_addr)  # this node serves whatever DNS says
+        with self._lock:
+            recovered, self._failing = self._failing, False
+        if recovered:
+            _log.info("DNS membership: %s resolves again", self._name)
         with self._lock:
             if found == self._current:
                 return False

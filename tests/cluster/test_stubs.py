@@ -1,24 +1,36 @@
-"""The committed message classes are what proto/distcache.proto generates today."""
+"""The committed message classes are what proto/distcache.proto generates today, with
+the pinned protoc (tests/cluster/protoc.py), and run on the oldest protobuf allowed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
 from pathlib import Path
+
+import pytest
+
+from tests.cluster.protoc import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(900)  # the pinned grpcio-tools is installed on the first run
 def test_committed_stubs_are_fresh(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-Idistcache=proto",
-         f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", "proto/distcache.proto"],
-        cwd=ROOT, check=True,
-    )
+    fresh_dir = generate(tmp_path)
     for name in ("distcache_pb2.py", "distcache_pb2.pyi"):
-        fresh = (tmp_path / "distcache" / name).read_bytes()
+        fresh = (fresh_dir / name).read_bytes()
         committed = (ROOT / "distcache" / "cluster" / name).read_bytes()
         assert fresh == committed, f"distcache/cluster/{name} is stale: run `make proto`"
+
+
+def test_the_committed_messages_run_on_the_oldest_protobuf_allowed() -> None:
+    text = (ROOT / "distcache" / "cluster" / "distcache_pb2.py").read_text(encoding="utf-8")
+    generated = re.search(r"^# Protobuf Python Version: (\d+)\.(\d+)\.(\d+)$", text, re.M)
+    assert generated is not None, "no version in distcache_pb2.py's header"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    floor = re.search(r'"protobuf>=(\d+)\.(\d+)\.(\d+),', pyproject)
+    assert floor is not None, "no protobuf floor in pyproject.toml"
+    # Newer gencode would refuse the floor at import (ValidateProtobufRuntimeVersion).
+    assert tuple(map(int, generated.groups())) <= tuple(map(int, floor.groups()))
 
 
 def test_the_original_fields_keep_their_numbers() -> None:
