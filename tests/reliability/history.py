@@ -90,6 +90,7 @@ class Verdict:
     excused_reads: int = 0  # stale, but excused by the scenario (kept narrow; see chaos.py)
     unjudged_reads: int = 0  # returned a lost write whose version no node ever told
     phantom_reads: int = 0
+    stale: list[ReadOp] = field(default_factory=list)  # the stale reads themselves
     problems: list[str] = field(default_factory=list)
 
 
@@ -189,9 +190,11 @@ def check(history: History, source: Callable[[str], bytes | None], *,
             if excused(r, newest):
                 verdict.excused_reads += 1
             else:
+                verdict.stale.append(r)
                 stale.append(f"{r.key} via {r.node} at t={r.start:.2f} got {r.value[:24]!r} "
-                             f"(v{got}), but {newest.value!r} (v{newest.version}) was acked "
-                             f"via {newest.node} at t={newest.end:.2f}")
+                             f"(v{got}; the node said v{r.version}), but {newest.value!r} "
+                             f"(v{newest.version}) was acked via {newest.node} at "
+                             f"t={newest.end:.2f}")
     verdict.stale_reads = len(stale)
     verdict.phantom_reads = len(phantoms)
 
