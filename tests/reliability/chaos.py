@@ -766,6 +766,26 @@ def slow_getter(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: 
     return result
 
 
+def calm(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path) -> Result:
+    """No fault: the baseline of the history's figures (a stale read here is no fault's)."""
+    result = Result("calm", "none (baseline)")
+    nodes, addrs = _plain_cluster(settings, make_source(work / "calm.db", ROWS))
+    ring = HashRing(addrs)
+    with _run(settings, stubs, nodes, addrs, tag="calm") as (client, load, observer):
+        time.sleep(2 * settings.seconds)
+        load.stop()
+        _summarize_reads(result, load.reads, settings.bound())
+        _check_sets(result, client, load.writes, settings, lambda w: ring.get_n(w.key, 2),
+                    lambda w: ring.get_n(w.key, 2))
+        _judge(result, load, client, addrs, settings)
+        for a in addrs:
+            observer.fetch(a)
+        totals = _totals(observer, addrs, "failovers", "peer_errors", "promotions",
+                         "broadcast_errors")
+    result.counters = _describe(totals) + " (all nodes)"
+    return result
+
+
 class Prober:
     """One thread reading keys no reader reads (k<first>...), expecting them to fail."""
 
@@ -1107,6 +1127,7 @@ def partition(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Pa
 
 
 SCENARIOS: dict[str, Callable[[Settings, tuple[ModuleType, ModuleType], Path], Result]] = {
+    "calm": calm,
     "sigkill": sigkill,
     "sigstop": sigstop,
     "slow-getter": slow_getter,
