@@ -2,13 +2,15 @@
 
 Each scenario starts its own nodes (tests/cluster/nodes.py; in network
 namespaces for the membership and partition ones, tests/reliability/netns.py),
-drives them with reader threads and one writer thread through a client
+drives them with reader threads, one writer of fresh keys and two writers of
+a hot set of source keys (through different nodes) through a client
 generated from proto/distcache.proto, injects its fault, lets it heal, and
 returns a Result: reads, failed reads, latency percentiles against the bound
-the design gives, Sets acknowledged and lost, and what the nodes' /stats
-counters said. ``Result.problems`` lists every promise that did not hold
-(empty is a pass); tests/reliability/test_chaos.py runs every scenario for a
-few seconds and asserts it, ``make chaos`` runs them longer:
+the design gives, Sets acknowledged and lost, the history checker's diverged
+keys and stale reads (history.py), and what the nodes' /stats counters said.
+``Result.problems`` lists every promise that did not hold (empty is a pass);
+tests/reliability/test_chaos.py runs every scenario for a few seconds and
+asserts it, ``make chaos`` runs them longer:
 
     python -m tests.reliability.chaos [--seconds N] [--write-docs] [SCENARIO ...]
 
@@ -30,6 +32,9 @@ design they come from):
   while the replica lived (a Set goes to every replica; a replica that was
   dead, stopped or cut off when it was sent cannot have it, and nothing
   hands it over later: those are counted, not failed);
+- the history holds together (history.py): after the repair window every
+  node answers a written key's newest acknowledged value, and no read that
+  started after a Set was acknowledged returns an older value than that Set's;
 - the counters tell the story: a dead or cut-off peer is seen down by the
   nodes that lose it and up again after, failovers and peer errors are
   counted, a restarted node is used by its peers again.
@@ -1205,7 +1210,8 @@ def main(argv: list[str] | None = None) -> int:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         write_docs(f"{text}\n\n`make chaos` (`python -m tests.reliability.chaos --seconds "
                    f"{args.seconds:g} --write-docs`), {stamp}, {len(results)} scenarios, "
-                   f"{settings.readers} reader threads and 1 writer, peer deadline "
+                   f"{settings.readers} reader threads, 1 writer of fresh keys and "
+                   f"{HOT_WRITERS} of {len(HOT)} hot keys, peer deadline "
                    f"{settings.peer_timeout} s.")
     return 1 if any(r.problems for r in results) else 0
 
