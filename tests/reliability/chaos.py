@@ -2,13 +2,15 @@
 
 Each scenario starts its own nodes (tests/cluster/nodes.py; in network
 namespaces for the membership and partition ones, tests/reliability/netns.py),
-drives them with reader threads and one writer thread through a client
+drives them with reader threads, one writer of fresh keys and two writers of
+a hot set of source keys (through different nodes) through a client
 generated from proto/distcache.proto, injects its fault, lets it heal, and
 returns a Result: reads, failed reads, latency percentiles against the bound
-the design gives, Sets acknowledged and lost, and what the nodes' /stats
-counters said. ``Result.problems`` lists every promise that did not hold
-(empty is a pass); tests/reliability/test_chaos.py runs every scenario for a
-few seconds and asserts it, ``make chaos`` runs them longer:
+the design gives, Sets acknowledged and lost, the history checker's diverged
+keys and stale reads (history.py), and what the nodes' /stats counters said.
+``Result.problems`` lists every promise that did not hold (empty is a pass);
+tests/reliability/test_chaos.py runs every scenario for a few seconds and
+asserts it, ``make chaos`` runs them longer:
 
     python -m tests.reliability.chaos [--seconds N] [--write-docs] [SCENARIO ...]
 
@@ -30,6 +32,9 @@ design they come from):
   while the replica lived (a Set goes to every replica; a replica that was
   dead, stopped or cut off when it was sent cannot have it, and nothing
   hands it over later: those are counted, not failed);
+- the history holds together (history.py): after the repair window every
+  node answers a written key's newest acknowledged value, and no read that
+  started after a Set was acknowledged returns an older value than that Set's;
 - the counters tell the story: a dead or cut-off peer is seen down by the
   nodes that lose it and up again after, failovers and peer errors are
   counted, a restarted node is used by its peers again.
@@ -48,6 +53,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +68,15 @@ from distcache.sqlite_getter import create_table
 from tests.cluster.nodes import ROOT, Node, free_port, generate_stubs, make_source
 
 from . import netns
+from .history import ACKED, FAILED, UNKNOWN, Copy, History, ReadOp, WriteOp, check
 
 GROUP = "items"
 ROWS = 1000  # the source's keys: k0 .. k999 -> b"value-<i>"
+# The hot set: source keys both hot writers write, through different nodes,
+# and that readers read one time in HOT_SHARE (so non-replicas copy them hot).
+HOT = [f"k{i}" for i in range(8)]
+HOT_SHARE = 4
+HOT_WRITERS = 2
 DOC = ROOT / "docs" / "reliability.md"
 BEGIN, END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
 # A proxy named in the environment must not carry loopback or namespace traffic.
@@ -127,6 +139,9 @@ class Result:
     sets_acked: int = 0
     sets_lost: int = 0
     sets_unreplicated: int = 0  # acked, but a replica that was down or cut off lacks it
+    diverged_keys: int = 0  # written keys the nodes disagree on after the repair window
+    stale_reads: int = 0  # reads older than a write acknowledged before they started
+    history: str = ""  # what the history held, for the counters column
     set_max: float = 0.0  # the slowest Set, acknowledged or not
     counters: str = ""
     events: list[str] = field(default_factory=list)
@@ -161,8 +176,10 @@ class Client:
                 s = self._stubs[addr] = self._rpc.CacheServiceStub(channel)
             return s
 
-    def get(self, addr: str, key: str, deadline: float, *, forwarded: bool = False) -> Any:
-        return self.stub(addr).Get(self.pb.GetRequest(group=GROUP, key=key, forwarded=forwarded),
+    def get(self, addr: str, key: str, deadline: float, *, forwarded: bool = False,
+            cache_only: bool = False) -> Any:
+        return self.stub(addr).Get(self.pb.GetRequest(group=GROUP, key=key, forwarded=forwarded,
+                                                      cache_only=cache_only),
                                    timeout=deadline)
 
     def set(self, addr: str, key: str, value: bytes, deadline: float) -> Any:
@@ -181,12 +198,14 @@ def _rpc_error(exc: grpc.RpcError) -> str:
 
 
 class Load:
-    """Reader threads and one writer thread, through the nodes named in targets."""
+    """Reader threads, one writer of fresh keys and two of the hot set, through the
+    nodes named in targets; every Get and Set is recorded into history."""
 
     def __init__(self, client: Client, targets: list[str], settings: Settings,
                  deadline: float, *, keys: Callable[[random.Random], int] | None = None,
                  tag: str = "w") -> None:
         self._client = client
+        self.history = History(self.now)
         self._settings = settings
         self._deadline = deadline
         self._keys = keys or (lambda rng: rng.randrange(settings.keys))
@@ -241,18 +260,25 @@ class Load:
         while not self._stop.is_set():
             node = self._pick(n)
             n += 1
-            i = self._keys(rng)
+            i = rng.randrange(len(HOT)) if rng.randrange(HOT_SHARE) == 0 else self._keys(rng)
             key = f"k{i}"
+            hot = key in HOT
             t = self.now()
             start = time.perf_counter()
+            value: bytes | None = None
+            version = 0
             try:
                 r = self._client.get(node, key, self._deadline)
-                error = "" if r.data == b"value-%d" % i else f"wrong value {r.data[:40]!r}"
+                value, version = (r.data, r.version) if r.found else (None, 0)
+                # A hot key's value may be any write's: the history judges it.
+                error = "" if hot or r.data == b"value-%d" % i else f"wrong value {r.data[:40]!r}"
             except grpc.RpcError as exc:
                 error = _rpc_error(exc)
             finally:
                 self._done(node)
-            self.reads.append(Read(t, node, key, time.perf_counter() - start, error))
+            latency = time.perf_counter() - start
+            self.reads.append(Read(t, node, key, latency, error))
+            self.history.read(ReadOp(f"r{seed}", key, node, t, self.now(), value, version, error))
 
     def _write(self) -> None:
         n = 0
@@ -262,15 +288,36 @@ class Load:
             n += 1
             t = self.now()
             start = time.perf_counter()
-            try:
-                r = self._client.set(node, key, value, self._deadline)
-                acked, error = r.success, r.err
-            except grpc.RpcError as exc:
-                acked, error = False, _rpc_error(exc)
-            finally:
-                self._done(node)
+            acked, error = self._set("set", node, key, value, t)
             self.writes.append(Write(t, node, key, value, acked, time.perf_counter() - start,
                                      error))
+
+    def _write_hot(self, j: int) -> None:
+        rng = random.Random(1000 + j)
+        n = 0
+        while not self._stop.wait(0.02):
+            # The two writers ask different nodes at each step (targets rotate).
+            node = self._pick(n + j)
+            key, value = rng.choice(HOT), b"w%d-%d" % (j, n)
+            n += 1
+            self._set(f"w{j}", node, key, value, self.now())
+
+    def _set(self, writer: str, node: str, key: str, value: bytes, t: float
+             ) -> tuple[bool, str]:
+        """One Set, recorded into history; (acknowledged, error). The caller picked node."""
+        version = 0
+        try:
+            r = self._client.set(node, key, value, self._deadline)
+            acked, error, version = r.success, r.err, r.version
+            outcome = ACKED if acked else FAILED
+        except grpc.RpcError as exc:
+            # No answer: the node may have stored it and passed it on.
+            acked, error, outcome = False, _rpc_error(exc), UNKNOWN
+        finally:
+            self._done(node)
+        self.history.write(WriteOp(writer, key, value, node, t, self.now(), outcome,
+                                   version if acked else 0, error))
+        return acked, error
 
     def start(self) -> Load:
         self.t0 = time.monotonic()
@@ -279,6 +326,9 @@ class Load:
                          for i in range(self._settings.readers)]
         self._threads.append(threading.Thread(target=self._write, daemon=True,
                                               name="chaos-writer"))
+        self._threads += [threading.Thread(target=self._write_hot, args=(j,), daemon=True,
+                                           name=f"chaos-hot-writer-{j}")
+                          for j in range(HOT_WRITERS)]
         for t in self._threads:
             t.start()
         return self
@@ -431,7 +481,7 @@ def _summarize_reads(result: Result, reads: list[Read], bound: float) -> None:
 def _check_sets(result: Result, client: Client, writes: list[Write], settings: Settings,
                 must_hold: Callable[[Write], list[str]], replicas: Callable[[Write], list[str]],
                 ) -> None:
-    """Reads every acknowledged Set back from its replicas, each on its own (forwarded)."""
+    """Reads every acknowledged Set back from its replicas' own caches (cache_only)."""
     acked = [w for w in writes if w.acked]
     result.sets_acked = len(acked)
     # A Set waits for each other node in turn: two peer deadlines at most here.
@@ -445,7 +495,9 @@ def _check_sets(result: Result, client: Client, writes: list[Write], settings: S
         holding = []
         for addr in replicas(w):
             try:
-                r = client.get(addr, w.key, settings.bound() + 1.0, forwarded=True)
+                # cache_only: a forwarded Get to a replica that lacks the key would
+                # take the other replica's copy first (docs/grpc.md), hiding the gap.
+                r = client.get(addr, w.key, settings.bound() + 1.0, cache_only=True)
                 if r.found and r.data == w.value:
                     holding.append(addr)
             except grpc.RpcError:
@@ -458,6 +510,84 @@ def _check_sets(result: Result, client: Client, writes: list[Write], settings: S
     result.sets_lost = len(lost)
     result.sets_unreplicated = unreplicated
     result.expect(not lost, f"{len(lost)} acknowledged Sets lost: " + "; ".join(lost[:3]))
+
+
+REPAIR = 1.0  # seconds between the load's end and the final sweep: replica pushes are queued
+
+
+def _source(key: str) -> bytes | None:
+    """The source's value of key (make_source's rows)."""
+    i = key[1:]
+    return b"value-%s" % i.encode() if key[:1] == "k" and i.isdigit() and int(i) < ROWS else None
+
+
+def _final_sweep(client: Client, history: History, addrs: list[str], settings: Settings
+                 ) -> None:
+    """Every written key from every node in addrs: its own copy (cache_only), then a Get."""
+    time.sleep(REPAIR)
+    deadline = settings.bound() + 1.0
+
+    def sweep(key: str) -> None:
+        # Every node's own copy before any Get: a Get may copy a replica's value.
+        cached: dict[str, tuple[bytes | None, int, str]] = {}
+        for a in addrs:
+            try:
+                r = client.get(a, key, deadline, cache_only=True)
+                cached[a] = (r.data, r.version, "") if r.found else (None, 0, "")
+            except grpc.RpcError as exc:
+                cached[a] = (None, 0, "cache_only: " + _rpc_error(exc))
+        for a in addrs:
+            held, held_version, error = cached[a]
+            value: bytes | None = None
+            version = 0
+            try:
+                r = client.get(a, key, deadline)
+                if r.found:
+                    value, version = r.data, r.version
+                else:
+                    error = error or "not found"
+            except grpc.RpcError as exc:
+                error = _rpc_error(exc)
+            history.final(Copy(key, a, held, held_version, value, version, error))
+
+    with ThreadPoolExecutor(4, thread_name_prefix="chaos-sweep") as pool:
+        list(pool.map(sweep, history.written_keys()))
+
+
+def _judge(result: Result, load: Load, client: Client, addrs: list[str], settings: Settings,
+           excused: Callable[[ReadOp, WriteOp], bool] | None = None,
+           named: list[str] | None = None) -> None:
+    """The final sweep through addrs, then the history checker's verdict into result
+    (with the nodes of named, default addrs, called n0, n1, ...)."""
+    history = load.history
+    _final_sweep(client, history, addrs, settings)
+    verdict = check(history, _source, excused=excused or (lambda r, w: False))
+    result.diverged_keys = verdict.diverged_keys
+    result.stale_reads = verdict.stale_reads
+    named = named or addrs
+    short = _short(named)
+    for problem in verdict.problems:
+        for a in sorted(named, key=len, reverse=True):  # 127.0.0.1:4903 is in ...:49037
+            problem = problem.replace(a, short(a))
+        result.problems.append(problem)
+    hot = [w for w in history.writes if w.key in HOT]
+    reads = sum(1 for r in history.reads if r.key in HOT)
+    outcomes = {o: sum(1 for w in hot if w.outcome == o) for o in (ACKED, FAILED, UNKNOWN)}
+    result.history = (f"hot set: {len(hot)} Sets of {len(HOT)} keys by {HOT_WRITERS} writers "
+                      f"({outcomes[ACKED]} acked, {outcomes[FAILED]} failed, "
+                      f"{outcomes[UNKNOWN]} unknown), {reads} reads of them; "
+                      f"{len(history.written_keys())} keys swept on {len(addrs)} nodes")
+    if verdict.stale:
+        # A node that answered with a version answered from its own main copy:
+        # a replica that missed a write (what hinted handoff is for); 0 is a
+        # node that holds none (a hot copy, or a replica's answer passed on).
+        own = sum(1 for r in verdict.stale if r.version)
+        result.history += (f"; stale reads: {own} answered from the node's own older copy, "
+                           f"{len(verdict.stale) - own} from no copy of its own")
+    if verdict.excused_reads:
+        result.history += f"; {verdict.excused_reads} older reads excused (hot copies)"
+    if verdict.unjudged_reads:
+        result.history += f"; {verdict.unjudged_reads} reads of a lost write of unknown version"
 
 
 def _short(addrs: list[str]) -> Callable[[str], str]:
@@ -527,6 +657,9 @@ def sigkill(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path
 
         _check_sets(result, client, load.writes, settings, must_hold,
                     lambda w: ring.get_n(w.key, 2))
+        # No excuse: the restarted n2 holds no hot copy, and a replica that
+        # missed a write while dead is what hinted handoff is for.
+        _judge(result, load, client, addrs, settings)
         for a in addrs:
             observer.fetch(a)
         totals = _totals(observer, survivors, "failovers", "peer_errors", "degraded_loads",
@@ -578,6 +711,16 @@ def sigstop(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path
 
         _check_sets(result, client, load.writes, settings, must_hold,
                     lambda w: ring.get_n(w.key, 2))
+
+        def hot_copy(r: ReadOp, w: WriteOp) -> bool:
+            # A Set tells every other node to drop its hot copy of the key; the
+            # stopped n2 missed that for w, so a copy it holds of a key it is no
+            # replica of outlives w until the key's next write reaches it. A
+            # replica's own missed Set is not excused (no hinted handoff yet).
+            return (r.node == victim and victim not in ring.get_n(r.key, 2)
+                    and marks["stopped"] - settings.bound() <= w.start < marks["back"])
+
+        _judge(result, load, client, addrs, settings, hot_copy)
         for a in addrs:
             observer.fetch(a)
         totals = _totals(observer, survivors, "failovers", "peer_errors", "degraded_loads",
@@ -618,11 +761,32 @@ def slow_getter(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: 
         _summarize_reads(result, load.reads, settings.bound(delay))
         _check_sets(result, client, load.writes, settings, lambda w: ring.get_n(w.key, 2),
                     lambda w: ring.get_n(w.key, 2))
+        _judge(result, load, client, addrs, settings)
         for a in addrs:
             observer.fetch(a)
         totals = _totals(observer, addrs, "getter_loads", "failovers", "degraded_loads",
                          "peer_errors")
     result.expect(totals["getter_loads"] > 0, "the getter was never called")
+    result.counters = _describe(totals) + " (all nodes)"
+    return result
+
+
+def calm(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Path) -> Result:
+    """No fault: the baseline of the history's figures (a stale read here is no fault's)."""
+    result = Result("calm", "none (baseline)")
+    nodes, addrs = _plain_cluster(settings, make_source(work / "calm.db", ROWS))
+    ring = HashRing(addrs)
+    with _run(settings, stubs, nodes, addrs, tag="calm") as (client, load, observer):
+        time.sleep(2 * settings.seconds)
+        load.stop()
+        _summarize_reads(result, load.reads, settings.bound())
+        _check_sets(result, client, load.writes, settings, lambda w: ring.get_n(w.key, 2),
+                    lambda w: ring.get_n(w.key, 2))
+        _judge(result, load, client, addrs, settings)
+        for a in addrs:
+            observer.fetch(a)
+        totals = _totals(observer, addrs, "failovers", "peer_errors", "promotions",
+                         "broadcast_errors")
     result.counters = _describe(totals) + " (all nodes)"
     return result
 
@@ -727,6 +891,7 @@ def _getter_fault(settings: Settings, stubs: tuple[ModuleType, ModuleType], work
         _summarize_reads(result, load.reads, settings.bound())
         _check_sets(result, client, load.writes, settings, lambda w: ring.get_n(w.key, 2),
                     lambda w: ring.get_n(w.key, 2))
+        _judge(result, load, client, addrs, settings)
         # Errors are not cached: the keys that failed load now, through every node.
         after = []
         for r in prober.reads[:20]:
@@ -857,6 +1022,9 @@ def membership(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: P
                 return [a for a in ring.get_n(w.key, 2) if a != addrs[1]]
 
             _check_sets(result, client, load.writes, settings, must_hold, replicas)
+            # No excuse: a key whose replicas moved keeps what the old ones
+            # held (no rebalancing), and that is what the checker is to show.
+            _judge(result, load, client, left, settings, named=addrs)
             # Read back through every live node under the final ring: keys whose
             # replicas moved lose what was Set on the old ones.
             everywhere = 0
@@ -933,6 +1101,15 @@ def partition(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Pa
 
             _check_sets(result, client, load.writes, settings, must_hold,
                         lambda w: ring.get_n(w.key, 2))
+
+            def hot_copy(r: ReadOp, w: WriteOp) -> bool:
+                # As in sigstop: w's Set, made on one side of the cut, could not
+                # tell the other side to drop its hot copy of a key that side is
+                # no replica of; the copy lasts until the key's next write.
+                return (cut.get(r.node) == w.node and r.node not in ring.get_n(r.key, 2)
+                        and marks["cut"] - settings.bound() <= w.start < marks["back"])
+
+            _judge(result, load, client, addrs, settings, hot_copy)
             for a in addrs:
                 observer.fetch(a)
             totals = _totals(observer, addrs, "failovers", "peer_errors", "degraded_loads",
@@ -955,6 +1132,7 @@ def partition(settings: Settings, stubs: tuple[ModuleType, ModuleType], work: Pa
 
 
 SCENARIOS: dict[str, Callable[[Settings, tuple[ModuleType, ModuleType], Path], Result]] = {
+    "calm": calm,
     "sigkill": sigkill,
     "sigstop": sigstop,
     "slow-getter": slow_getter,
@@ -976,17 +1154,19 @@ def table(results: list[Result], settings: Settings) -> str:
     """The results as a Markdown table."""
     lines = [
         "| scenario | fault | reads | failed | p50 ms | p99 ms | max ms | bound ms "
-        "| Sets acked | lost | not on every replica | Set max ms | what the counters said |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| Sets acked | lost | not on every replica | Set max ms | diverged keys | stale reads "
+        "| what the counters said |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.skipped:
-            lines.append(f"| {r.scenario} | {r.fault} | skipped: {r.skipped} ||||||||||")
+            lines.append(f"| {r.scenario} | {r.fault} | skipped: {r.skipped} ||||||||||||")
             continue
         lines.append(f"| {r.scenario} | {r.fault} | {r.reads} | {r.failed} | {_ms(r.p50)} "
                      f"| {_ms(r.p99)} | {_ms(r.max)} | {_ms(r.bound)} | {r.sets_acked} "
                      f"| {r.sets_lost} | {r.sets_unreplicated} | {_ms(r.set_max)} "
-                     f"| {r.counters} |")
+                     f"| {r.diverged_keys} | {r.stale_reads} "
+                     f"| {'; '.join(x for x in (r.counters, r.history) if x)} |")
     return "\n".join(lines)
 
 
@@ -1030,7 +1210,8 @@ def main(argv: list[str] | None = None) -> int:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         write_docs(f"{text}\n\n`make chaos` (`python -m tests.reliability.chaos --seconds "
                    f"{args.seconds:g} --write-docs`), {stamp}, {len(results)} scenarios, "
-                   f"{settings.readers} reader threads and 1 writer, peer deadline "
+                   f"{settings.readers} reader threads, 1 writer of fresh keys and "
+                   f"{HOT_WRITERS} of {len(HOT)} hot keys, peer deadline "
                    f"{settings.peer_timeout} s.")
     return 1 if any(r.problems for r in results) else 0
 

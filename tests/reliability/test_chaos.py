@@ -41,6 +41,12 @@ def run(name: str, stubs: tuple[ModuleType, ModuleType], tmp_path: Path) -> chao
 
 
 @pytest.mark.timeout(120)
+def test_calm_cluster_baseline(stubs, tmp_path: Path) -> None:
+    """No fault: the history must show no stale read and no diverged key."""
+    run("calm", stubs, tmp_path)
+
+
+@pytest.mark.timeout(120)
 def test_sigkill_and_restart_under_load(stubs, tmp_path: Path) -> None:
     run("sigkill", stubs, tmp_path)
 
