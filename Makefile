@@ -92,12 +92,15 @@ sanitize: $(DEPS)
 # cross-shard victim search, with keys, get, delete and clear. The protocol
 # before the fix of its livelock (commit 662ede6) must livelock in both, and a
 # planted leak must break the accounting. Plain Python: nothing to build.
-model: | $(VPY)
+# Then the replica rules: real groups on simulated nodes whose writes arrive
+# in any order (tests/group/test_replica_model.py, both cores: needs the build).
+model: build
 	$(VPY) -m tests.model.reserve_model --protocol fixed
 	$(VPY) -m tests.model.reserve_model --protocol buggy --expect-violation > /dev/null
 	$(VPY) -m tests.model.fine_model --protocol fixed
 	$(VPY) -m tests.model.fine_model --protocol buggy --expect-violation > /dev/null
 	$(VPY) -m tests.model.fine_model --protocol leak --expect-violation > /dev/null
+	$(VPY) -m pytest -q -p no:cacheprovider tests/group/test_replica_model.py
 
 # The message classes from proto/distcache.proto (never edited by hand;
 # tests/cluster/test_stubs.py fails when they are stale). Only the messages:
