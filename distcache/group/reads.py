@@ -285,6 +285,8 @@ class Reads(GroupState):
     def _took_co_replica(self, key: str, held: tuple[bytes, int], gen: int) -> bytes:
         value, version = bytes(held[0]), held[1]
         self._counts.add("co_replica_hits")
+        if version and self._clock is not None:
+            self._clock.observe(version)  # this node's next writes come after the copy
         with self._fence.current(key, gen) as current:
             if current:
                 if version:

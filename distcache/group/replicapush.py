@@ -24,7 +24,7 @@ class ReplicaPusher:
     """A bounded queue of (peer, key, value) pushes and the thread that sends them."""
 
     def __init__(self, group: str, count: Callable[[str], None],
-                 hint: Callable[[Any, str, bytes, int], None] | None = None,
+                 hint: Callable[[Any, str, bytes | None, int], None] | None = None,
                  capacity: int = 1024) -> None:
         self._group = group
         self._count = count  # count("replica_pushes" | "replica_push_failures" | ...)
@@ -35,10 +35,11 @@ class ReplicaPusher:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def offer(self, peer: Any, key: str, value: bytes, version: int = 0) -> None:
+    def offer(self, peer: Any, key: str, value: bytes | None, version: int = 0) -> None:
         """Queues a push of key to peer; drops it (counted) when the queue is full.
 
         version: the load's, so that the peer keeps a newer write it took since.
+        value None: a Delete of that version (a tombstone sent back, writes.py).
         """
         with self._lock:
             if self._closed:
@@ -61,7 +62,11 @@ class ReplicaPusher:
                     return
                 peer, key, value, version = item
                 try:
-                    peer.set(self._group, key, value, None, forwarded=True, version=version)
+                    if value is None:
+                        peer.delete(self._group, key, forwarded=True, version=version)
+                    else:
+                        peer.set(self._group, key, value, None, forwarded=True,
+                                 version=version)
                 except Exception:  # counted, and sent again when the replica is up
                     self._count("replica_push_failures")
                     if self._hint is not None:

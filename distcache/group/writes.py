@@ -178,6 +178,7 @@ class Writes(GroupState):
                 if (version <= self._tombstones.version_of(key)
                         or not self._store_newer(key, value, ttl, version)):
                     self._counts.add("superseded_writes")
+                    self._send_back(key, version, placement)
             elif placement is None or placement.local or forwarded:
                 self._store(key, value, ttl, force=True, version=version)
             else:
@@ -282,12 +283,36 @@ class Writes(GroupState):
         with self._fence.write(key):
             if version:
                 self._tombstones.record(key, version)
-            found: bool = self._main.delete(key)
+            held = self._main.version_of(key) if forwarded and version else None
+            if held is not None and held >= version:
+                # A peer's Delete older than the value held here (a Set that
+                # crossed it): the value stays, and goes back to the others.
+                found = False
+                self._counts.add("superseded_writes")
+                self._send_back(key, version, self._placement(key))
+            else:
+                found = self._main.delete(key)
             if self._hot is not None:
                 found = self._hot.delete(key) or found
         if self._negative is not None:
             self._negative.discard(key)
         return found, version
+
+    def _send_back(self, key: str, version: int, placement: Placement | None) -> None:
+        """After refusing a peer's write of key older than what is held here, offers
+        the newer value (or Delete) to the key's other replicas: the peer may hold
+        the older one for good otherwise (it restarted with a clock behind, say).
+        Only a strictly newer version goes back, so two replicas never ping-pong."""
+        if placement is None:
+            return
+        tombstone = self._tombstones.version_of(key)
+        held = self._main.get_versioned(key)
+        if held is not None and held[1] > version and held[1] > tombstone:
+            for peer in placement.others:
+                self._pusher.offer(peer, key, bytes(held[0]), held[1])
+        elif tombstone > version:
+            for peer in placement.others:
+                self._pusher.offer(peer, key, None, tombstone)
 
     # -- who is told what --
 

@@ -41,7 +41,7 @@ What the rules do not promise, and the machine therefore does not assert:
 
 The machine is run on both cores (the `core` fixture), derandomized; each
 example is a fresh set of groups. What it finds in today's rules is below
-CONFIGS, as two regression tests (xfail, strict, until fixed).
+CONFIGS, as two regression tests.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, note, settings
+from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -287,53 +287,35 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# What the machine finds in today's rules: the shortest sequences are the
-# regression tests below; each marked config fails on its first derandomized
-# failing example (unshrunk: shrinking is for finding them, not for keeping
-# `make test` short). When a fix lands, its tests pass and strict xfail
-# fails: remove the marker then.
-DELETE_DROPS_NEWER = (
-    "a forwarded Delete drops the receiver's newer value "
-    "(test_a_delete_crossing_a_newer_set_converges)"
-)
-RESTART_SETS_OLDER = (
-    "a restarted node stores a Set older than the other replica's value, which that one "
-    "refuses; nothing repairs it (test_a_set_through_a_restarted_node_behind_converges)"
-)
+# What the machine found in the rules before writes.py's fixes, each kept as a
+# regression test below: a forwarded Delete dropped the receiver's newer value
+# (test_a_delete_crossing_a_newer_set_converges), and a restarted node kept a
+# Set older than the other replica's value, which that one refused with
+# nothing to repair it (test_a_set_through_a_restarted_node_behind_converges);
+# a replica that refuses an older write now sends its newer one back.
 
 # (config, examples): each under ~10 s per core on a free machine.
 CONFIGS = [
     pytest.param(Config(nodes=3, skew_ms=2000, deletes=False), 300,
                  id="3-nodes-sets-loads-skew"),
-    pytest.param(Config(nodes=2), 300, id="2-nodes-deletes",
-                 marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                         reason=DELETE_DROPS_NEWER)),
+    pytest.param(Config(nodes=2), 300, id="2-nodes-deletes"),
     pytest.param(Config(nodes=2, skew_ms=2000, deletes=False, restarts=True), 800,
-                 id="2-nodes-sets-loads-skew-restarts",
-                 marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                         reason=RESTART_SETS_OLDER)),
+                 id="2-nodes-sets-loads-skew-restarts"),
     pytest.param(Config(nodes=3, skew_ms=2000, deletes=True, restarts=True), 300,
-                 id="3-nodes-all",
-                 marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                         reason=f"{DELETE_DROPS_NEWER}; {RESTART_SETS_OLDER}")),
+                 id="3-nodes-all"),
 ]
 
 
 @pytest.mark.parametrize(("config", "examples"), CONFIGS)
-def test_replicas_converge(core: ModuleType, config: Config, examples: int,
-                           request: pytest.FixtureRequest) -> None:
-    expected_to_fail = any(m.name == "xfail" for m in request.node.iter_markers())
-    # A known failure is reported unshrunk: shrinking one takes longer than the run.
-    phases = (Phase.explicit, Phase.generate) if expected_to_fail else tuple(Phase)
+def test_replicas_converge(core: ModuleType, config: Config, examples: int) -> None:
     run_state_machine_as_test(machine(core, config),
-                              settings=settings(SETTINGS, max_examples=examples, phases=phases))
+                              settings=settings(SETTINGS, max_examples=examples))
 
 
 def _source(key: str) -> bytes:
     return b"source"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DELETE_DROPS_NEWER)
 def test_a_delete_crossing_a_newer_set_converges(core: ModuleType) -> None:
     # No skew, no restart: a Delete through n0 and a Set through n1 cross.
     nodes = SimulatedNodes(core, 2, _source)
@@ -349,7 +331,6 @@ def test_a_delete_crossing_a_newer_set_converges(core: ModuleType) -> None:
         nodes.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=RESTART_SETS_OLDER)
 def test_a_set_through_a_restarted_node_behind_converges(core: ModuleType) -> None:
     # n1's wall clock is 500 ms ahead of n0's; n0 restarts in less than that.
     nodes = SimulatedNodes(core, 2, _source)
