@@ -54,14 +54,16 @@ class SetRequest(_message.Message):
     def __init__(self, group: _Optional[str] = ..., key: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[float] = ..., forwarded: bool = ..., ring_version: _Optional[int] = ..., version: _Optional[int] = ..., coordinate: bool = ...) -> None: ...
 
 class SetResponse(_message.Message):
-    __slots__ = ("success", "err", "version")
+    __slots__ = ("success", "err", "version", "missed")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERR_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    MISSED_FIELD_NUMBER: _ClassVar[int]
     success: bool
     err: str
     version: int
-    def __init__(self, success: bool = ..., err: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    missed: int
+    def __init__(self, success: bool = ..., err: _Optional[str] = ..., version: _Optional[int] = ..., missed: _Optional[int] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("group", "key", "forwarded", "ring_version", "version", "coordinate")

@@ -113,18 +113,19 @@ class _Service:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT,
                  f"value is {len(request.data)} bytes; the limit is {MAX_VALUE}")
         try:
+            missed = 0
             if request.coordinate:  # this node is the key's first replica: it orders the write
                 version = group.order_set(request.key, request.data, request.ttl or None)
             else:
                 # A version from a client of the original protocol is 0: this node versions it.
-                version = group.set(request.key, request.data, request.ttl or None,
-                                    forwarded=request.forwarded,
-                                    version=request.version if request.forwarded else 0)
+                version, missed = group.set_versioned(
+                    request.key, request.data, request.ttl or None, forwarded=request.forwarded,
+                    version=request.version if request.forwarded else 0)
         except (TypeError, ValueError) as exc:
             _bad(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Exception as exc:
             return pb.SetResponse(success=False, err=f"{type(exc).__name__}: {exc}")
-        return pb.SetResponse(success=True, version=version)
+        return pb.SetResponse(success=True, version=version, missed=missed)
 
     def Delete(self, raw: bytes, context: grpc.ServicerContext) -> pb.DeleteResponse:
         request = _parse(pb.DeleteRequest, raw, context)

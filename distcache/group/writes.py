@@ -81,8 +81,18 @@ class Writes(GroupState):
         only, and a peer's versioned write is applied only when newer than
         the value held (docs/grpc.md, "Consistency").
         """
+        return self.set_versioned(key, value, ttl, forwarded=forwarded, version=version)[0]
+
+    def set_versioned(
+        self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False,
+        version: int = 0,
+    ) -> tuple[int, int]:
+        """set, and (the version the write took, how many of the key's replicas did not
+        take it yet): what a node answers a SetRequest with. A replica that missed it
+        is sent it when it is seen up again (hints.py)."""
         key = key_str(key)
         placement = self._begin_set(key, value, ttl, forwarded, version)
+        missed = 0
         if forwarded or placement is None:
             version = self._set_here(key, value, ttl, placement, forwarded, version)
         else:
@@ -96,14 +106,15 @@ class Writes(GroupState):
                     version, refused = 0, first
                 if version:
                     self._after_ordered(key, placement, value, ttl, version)
-                    self._deliver(key, self._calls(placement, value, version, ttl, first))
+                    failed = self._deliver(key, self._calls(placement, value, version, ttl, first))
                     self._counts.add("sets_ok")
-                    return version
+                    return version, sum(p in failed for p in placement.others)
             version = self._set_here(key, value, ttl, placement, False, 0)
             failed = self._deliver(key, self._calls(placement, value, version, ttl), refused)
             self._check_set(placement, failed)
+            missed = sum(p in failed for p in placement.others)
         self._counts.add("sets_ok")
-        return version
+        return version, missed
 
     async def aset(
         self, key: str, value: bytes, ttl: float | None = None, *, forwarded: bool = False,

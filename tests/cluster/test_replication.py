@@ -242,3 +242,29 @@ def test_a_paused_co_replica_does_not_make_its_replica_miss_a_forwarded_get(
             node_b.pause(False)
     finally:
         c.stop()
+
+
+def test_a_replica_stopped_during_a_set_gets_it_when_it_continues(watched: Cluster) -> None:
+    # Hinted handoff: replica B is stopped (SIGSTOP) while a Set goes through
+    # the node that is not a replica; the Set is acknowledged by A. Once B
+    # continues, it must answer the Set's value from its own cache, not the
+    # value it held before, within a bounded time.
+    ring = HashRing(watched.addrs)
+    key = "k21"
+    a, b = ring.get_n(key, 2)
+    (outsider,) = [x for x in watched.addrs if x not in (a, b)]
+    with Client(outsider, timeout=CALL) as client:
+        client.set("items", key, b"before")
+    node_b = watched.nodes[watched.addrs.index(b)]
+    node_b.pause(True)
+    try:
+        with Client(outsider, timeout=CALL) as client:
+            client.set("items", key, b"during")
+        seen = counters(watched, watched.addrs.index(outsider))
+        assert seen["hints"] >= 1 and seen["hints_replayed"] == 0, seen
+    finally:
+        node_b.pause(False)
+    with Client(b, timeout=CALL) as client:
+        wait_for(lambda: client.get("items", key) == b"during", 10.0, "B took the hint")
+    assert counters(watched, watched.addrs.index(outsider))["hints_replayed"] >= 1
+    assert values_everywhere(watched, key) == [b"during"] * 3

@@ -14,7 +14,9 @@ then applies three rules (docs/reliability.md, "Faults on a real cluster"):
   failed after the node may have passed it on: it may or may not have been
   applied); no node's cache holds another value of it;
 - stale reads: a Get that started after a Set of its key was acknowledged
-  returns a value at least as new as that Set's;
+  by every replica (SetResponse.missed = 0) returns a value at least as new
+  as that Set's; after the scenario's repair time (its faults healed and
+  the hints replayed), so does a Get after any acknowledged Set;
 - no phantom values: a Get returns a value some Set of that key wrote, or
   the source's value of that key.
 
@@ -52,6 +54,7 @@ class WriteOp:
     outcome: str  # ACKED, FAILED or UNKNOWN
     version: int = 0  # SetResponse.version when acked, else 0
     error: str = ""
+    missed: int = 0  # SetResponse.missed: replicas that had not taken it when acked
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,16 @@ def _examples(lines: list[str]) -> str:
 
 
 def check(history: History, source: Callable[[str], bytes | None], *,
-          excused: Callable[[ReadOp, WriteOp], bool] = lambda read, write: False) -> Verdict:
+          excused: Callable[[ReadOp, WriteOp], bool] = lambda read, write: False,
+          repaired_at: float = 0.0) -> Verdict:
     """Judges history by the three rules of this module's docstring.
 
     source(key) is the source of truth's value of key (None when it has none).
     excused(read, write) says that read may return a value older than write,
     the newest acknowledged write of its key before it started (a scenario's
-    documented exception: keep it narrow).
+    documented exception: keep it narrow). repaired_at: when the scenario's
+    faults were over and a repair window had passed; before it a Get is not
+    held to a Set that a replica missed (it reaches that replica as a hint).
     """
     with history._lock:
         writes, reads, sweep = list(history.writes), list(history.reads), list(history.sweep)
@@ -180,7 +186,8 @@ def check(history: History, source: Callable[[str], bytes | None], *,
         except KeyError:
             phantoms.append(f"{r.key} via {r.node} at t={r.start:.2f}: {r.value[:40]!r}")
             continue
-        before = [w for w in acked.get(r.key, ()) if w.end < r.start]
+        before = [w for w in acked.get(r.key, ()) if w.end < r.start
+                  and (w.missed == 0 or r.start >= repaired_at)]
         if not before:
             continue
         newest = max(before, key=lambda w: w.version)
