@@ -100,6 +100,9 @@ class Placement:
     # change is recent, that are not replicas now: a replica that misses the
     # key asks them for their copy too (a ring change's handoff).
     previous: tuple[Peer, ...] = ()
+    # The replicas now that were not replicas under that ring (the ones a
+    # change added, which a handoff sends the key to).
+    added: tuple[Peer, ...] = ()
 
     @property
     def local(self) -> bool:

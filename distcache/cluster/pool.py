@@ -118,11 +118,13 @@ class GRPCPool:
                 previous = self._previous = None
         now = ring.get_n(key, self.replicas)
         before: tuple[_Peer, ...] = ()
+        added: tuple[_Peer, ...] = ()
         if previous is not None:
-            before = tuple(peers[a] for a in previous.get_n(key, self.replicas)
-                           if a not in now and a in peers)
+            then = previous.get_n(key, self.replicas)
+            before = tuple(peers[a] for a in then if a not in now and a in peers)
+            added = tuple(peers[a] for a in now if a not in then and a != self.self_addr)
         return Placement(tuple(None if a == self.self_addr else peers[a] for a in now),
-                         before)
+                         before, added)
 
     @property
     def key_replicas(self) -> int:

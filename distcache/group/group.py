@@ -38,6 +38,7 @@ from ..singleflight import SingleFlight
 from . import registry
 from .batch import BatchReads
 from .functiontable import FunctionTable
+from .handoff import Handoff
 from .hints import Hints
 from .hotkeys import HotKeys
 from .latency import LatencyHistogram
@@ -259,6 +260,9 @@ class Group(  # type: ignore[misc]
         # to each when it is seen up again.
         self._hints = Hints(name, self._counts.add, self._peers_now)
         self._pusher = ReplicaPusher(name, self._counts.add, self._hints.add)
+        # Sends held keys to a replica back up or added (handoff.py); started
+        # by register_peers.
+        self._handoff: Handoff | None = None
         self._refresher = Refresher()
         if self._stale_ttl:
             self._set_stale(self._stale_ttl, self._on_stale)
@@ -316,6 +320,8 @@ class Group(  # type: ignore[misc]
                 self._hot = self._core.LRUCache(self._hot_bytes, self._default_ttl)
             self._clock = getattr(picker, "clock", None)
             self._picker = picker
+            self._handoff = Handoff(self.name, lambda: self._main, picker, self._counts.add,
+                                    self._stale_ttl)
 
     def close(self) -> None:
         """Unregister this group and empty its caches."""
@@ -327,3 +333,5 @@ class Group(  # type: ignore[misc]
             self._negative.clear()
         self._pusher.close()
         self._hints.close()
+        if self._handoff is not None:
+            self._handoff.close()

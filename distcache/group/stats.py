@@ -69,6 +69,7 @@ class GroupCounters:
     hints: int = 0  # writes a peer missed, kept for it (hinted handoff)
     hints_replayed: int = 0  # of those, the ones it took once seen up again
     hints_dropped: int = 0  # hints given up: queue full, peer left the ring, ttl over
+    handoffs: int = 0  # held keys sent to a replica back up or added by a ring change
     co_replica_hits: int = 0  # misses of a replica answered by another replica's cached copy
     deletes: int = 0  # calls of delete, from clients and peers
     admission_rejects: int = 0  # loaded values the main cache's TinyLFU refused

@@ -112,6 +112,9 @@ class DistcacheCollector(Collector):
                         "Writes a peer missed, kept for it, by what became of them: "
                         "queued, replayed, dropped", "result")
         pending = gauge("distcache_hints_pending", "Hints not yet replayed to their peer")
+        handoffs = counter("distcache_handoffs",
+                           "Held keys sent to a replica that came back up or that a ring "
+                           "change added")
         for group in groups:
             s = group.stats()
             g = group.name
@@ -179,10 +182,11 @@ class DistcacheCollector(Collector):
             hints.add_metric([g, "replayed"], s["hints_replayed"])
             hints.add_metric([g, "dropped"], s["hints_dropped"])
             pending.add_metric([g], s["hints_pending"])
+            handoffs.add_metric([g], s["handoffs"])
         yield from (requests, duration, hits, hot_hits, hot_keys, bloom, size, max_bytes, items,
                     evictions, expirations, loads, dedup, negative, rejects, peer_loads,
                     peer_load_errors, failovers, degraded, pushes, broadcasts, stale, refreshes,
-                    superseded, co_replica, ordering, hints, pending)
+                    superseded, co_replica, ordering, hints, pending, handoffs)
 
     def _peer_metrics(self, pools: list[Any]) -> Iterator[Metric]:
         up = GaugeMetricFamily("distcache_peer_up",
