@@ -5,8 +5,8 @@ peer that restarted lost more than those: every key it held. And a ring
 change gives keys replicas that never had them. So one thread per group
 watches two things, four times a second:
 
-- a peer that read as down and reads as up again: every key held here of
-  which that peer is a replica is sent to it;
+- a peer that read as down (for MIN_DOWN or longer) and reads as up again:
+  every key held here of which that peer is a replica is sent to it;
 - the pool's ring version: after a change every key held here is sent to
   the replicas the change gave it (Placement.added).
 
@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Handoff", "MAX_KEYS", "TICK"]
 
 TICK = 0.25  # seconds between looks at the peers and the ring (the prober's period)
+# A peer must have read as down this long for its return to be walked: a
+# live peer marked down by one slow call is back within a probe (0.25 s) and
+# lost nothing, while a restart takes longer than this.
+MIN_DOWN = 0.5
 MAX_KEYS = 1_000_000  # keys one walk may send: a bound on one event's work
 
 
@@ -42,7 +47,7 @@ class Handoff:
         self._picker = picker
         self._count = count  # count("handoffs")
         self._ring = getattr(picker, "ring_version", 0)
-        self._down: set[Any] = set()  # peers that read as down at the last look
+        self._down: dict[Any, float] = {}  # peers that read as down: since when (monotonic)
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"distcache-handoff-{group}",
                                         daemon=True)
@@ -58,8 +63,10 @@ class Handoff:
     def look(self) -> None:
         """Sends what a peer back up or a ring change calls for."""
         peers = self._picker.peers()
-        down = {p for p in peers if getattr(p, "down", False)}
-        back = {p for p in self._down if p in peers and p not in down}
+        now = time.monotonic()
+        down = {p: self._down.get(p, now) for p in peers if getattr(p, "down", False)}
+        back = {p for p, since in self._down.items()
+                if p in peers and p not in down and now - since >= MIN_DOWN}
         self._down = down
         ring = getattr(self._picker, "ring_version", 0)
         if ring != self._ring:

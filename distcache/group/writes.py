@@ -188,8 +188,7 @@ class Writes(GroupState):
                 # or than a Delete still remembered, changes nothing.
                 if (version <= self._tombstones.version_of(key)
                         or not self._store_newer(key, value, ttl, version)):
-                    self._counts.add("superseded_writes")
-                    self._send_back(key, version, placement)
+                    self._refused(key, value, ttl, version, placement)
             elif placement is None or placement.local or forwarded:
                 self._store(key, value, ttl, force=True, version=version)
             else:
@@ -199,6 +198,26 @@ class Writes(GroupState):
         if self._negative is not None:
             self._negative.discard(key)
         return version
+
+    def _refused(self, key: str, value: Any, ttl: float | None, version: int,
+                 placement: Placement | None) -> None:
+        """A peer's write not newer than what is held here (the caller holds the fence).
+
+        The same version again is the same write (a hint after the call that
+        seemed to fail, a handoff), unless the values differ: a node restarted
+        with a clock that stepped back made that version twice. Every replica
+        then keeps the larger value, so that they agree.
+        """
+        if self._main.version_of(key) == version:
+            held = self._main.get_versioned(key)
+            if held is not None and bytes(value) > bytes(held[0]):
+                self._main.set(key, value, self._with_stale(ttl), force=True, version=version)
+            return
+        self._counts.add("superseded_writes")
+        self._send_back(key, version, placement)
+
+    def _with_stale(self, ttl: float | None) -> float | None:
+        return ttl + self._stale_ttl if ttl is not None and self._stale_ttl else ttl
 
     def _store_newer(self, key: str, value: Any, ttl: float | None, version: int) -> bool:
         """Stores value when version is newer than the held one; whether it did."""
@@ -295,7 +314,7 @@ class Writes(GroupState):
             if version:
                 self._tombstones.record(key, version)
             held = self._main.version_of(key) if forwarded and version else None
-            if held is not None and held >= version:
+            if held is not None and held > version:
                 # A peer's Delete older than the value held here (a Set that
                 # crossed it): the value stays, and goes back to the others.
                 found = False

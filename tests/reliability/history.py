@@ -91,6 +91,8 @@ class Verdict:
     diverged_keys: int = 0
     stale_reads: int = 0
     excused_reads: int = 0  # stale, but excused by the scenario (kept narrow; see chaos.py)
+    # Older than a Set a replica had missed, before the repair time: allowed.
+    missed_reads: int = 0
     unjudged_reads: int = 0  # returned a lost write whose version no node ever told
     phantom_reads: int = 0
     stale: list[ReadOp] = field(default_factory=list)  # the stale reads themselves
@@ -186,8 +188,11 @@ def check(history: History, source: Callable[[str], bytes | None], *,
         except KeyError:
             phantoms.append(f"{r.key} via {r.node} at t={r.start:.2f}: {r.value[:40]!r}")
             continue
-        before = [w for w in acked.get(r.key, ()) if w.end < r.start
-                  and (w.missed == 0 or r.start >= repaired_at)]
+        done = [w for w in acked.get(r.key, ()) if w.end < r.start]
+        before = [w for w in done if w.missed == 0 or r.start >= repaired_at]
+        if got is not None and len(before) < len(done) and any(got < w.version for w in done) \
+                and not any(got < w.version for w in before):
+            verdict.missed_reads += 1
         if not before:
             continue
         newest = max(before, key=lambda w: w.version)

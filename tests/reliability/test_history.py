@@ -230,3 +230,20 @@ def test_a_value_written_twice_is_refused() -> None:
         assert "written twice" in str(exc)
     else:
         raise AssertionError("a repeated value was taken")
+
+
+def test_a_set_a_replica_missed_holds_reads_only_after_the_repair() -> None:
+    h = history()
+    h.write(WriteOp("w0", "k1", b"w0-0", "n0", 1.0, 1.1, ACKED, 100, "", missed=1))
+    read(h, b"value-1", 1.5)  # through the replica that missed it, before the repair
+    read(h, b"value-1", 3.5)  # after the repair: stale
+    sweep(h, b"w0-0", 100)
+    v = verdict(h, repaired_at=3.0)
+    assert (v.stale_reads, v.missed_reads) == (1, 1), v.problems
+    assert "t=3.50" in v.problems[0]
+    # With every replica taking it (missed = 0), the first read is stale too.
+    h2 = history()
+    write(h2, b"w0-0", 100, 1.0, 1.1)
+    read(h2, b"value-1", 1.5)
+    sweep(h2, b"w0-0", 100)
+    assert verdict(h2, repaired_at=3.0).stale_reads == 1
