@@ -47,6 +47,11 @@ def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
     return value
 
 
+def check_limit(limit: Any) -> int:
+    """keys()'s limit: an int >= 0, or -1 for None (no limit)."""
+    return -1 if limit is None else check_int(limit, "limit", 0)
+
+
 def check_max_bytes(max_bytes: Any) -> int:
     """A byte budget: an int in [1, 2**63]."""
     return check_int(max_bytes, "max_bytes", 1, MAX_BUDGET)

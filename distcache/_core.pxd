@@ -34,12 +34,15 @@ cdef extern from "lru.h" nogil:
         DC_NOT_NEWER
 
     ctypedef struct dc_entry:
+        dc_entry *next
         uint32_t hash
         uint32_t vlen
         uint16_t klen
 
     ctypedef struct dc_shard:
         dc_lock_t lock
+        dc_entry *head
+        dc_entry *phead
         uint32_t count
         uint64_t hits, misses, sets, deletes, evictions, expirations, rejected
         uint64_t admission_rejects
@@ -55,6 +58,8 @@ cdef extern from "lru.h" nogil:
 
     uint64_t dc_entry_size(uint32_t klen, uint64_t vlen)
     const unsigned char *dc_entry_value(const dc_entry *e)
+    const unsigned char *dc_entry_key(const dc_entry *e)
+    int dc_entry_expired(const dc_entry *e, double *now)
     double dc_entry_expires(const dc_entry *e)
     uint64_t dc_entry_version(const dc_entry *e)
     int dc_cache_init(dc_cache *c, uint64_t max_bytes, uint32_t nshards)

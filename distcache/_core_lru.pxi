@@ -301,6 +301,39 @@ cdef class LRUCache(_CoreObject):
         finally:
             _release(&k)
 
+    def keys(self, limit=None):
+        """The keys of the live entries as UTF-8 bytes, at most limit of them, in no
+        promised order. Each shard is read under its lock in turn (never two at
+        once): a consistent view of each shard, not of the whole cache. Not an
+        access: nothing moves, nothing is counted."""
+        cdef Py_ssize_t cap = _contract.check_limit(limit)
+        cdef list out = []
+        cdef uint32_t i
+        cdef dc_shard *s
+        cdef dc_entry *e
+        cdef dc_entry *lists[2]
+        cdef int j
+        cdef double now = 0.0
+        self._ready()
+        for i in range(self.c.nshards):
+            if cap >= 0 and len(out) >= cap:
+                break
+            s = &self.c.shards[i]
+            dc_lock(&s.lock)
+            try:
+                lists[0] = s.head
+                lists[1] = s.phead
+                for j in range(2):
+                    e = lists[j]
+                    while e != NULL and (cap < 0 or len(out) < cap):
+                        if not dc_entry_expired(e, &now):
+                            out.append(PyBytes_FromStringAndSize(<const char *>dc_entry_key(e),
+                                                                 e.klen))
+                        e = e.next
+            finally:
+                dc_unlock(&s.lock)
+        return out
+
     def get_many(self, keys):
         """A dict of the keys found, keyed by the key objects as given."""
         self._ready()

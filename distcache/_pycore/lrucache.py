@@ -90,6 +90,22 @@ class LRUCache(_ShardedLRU):
             version = self._find(self._index(k), k).version  # type: ignore[union-attr]
         return value, version
 
+    def keys(self, limit: int | None = None) -> list[bytes]:
+        """The keys of the live entries as UTF-8 bytes, at most limit of them, in no
+        promised order; not an access (nothing moves, nothing is counted)."""
+        cap = _contract.check_limit(limit)
+        out: list[bytes] = []
+        now = _monotonic()
+        with self._lock:
+            for segments in (self._shards, self._protected):
+                for shard in segments:
+                    for key, entry in shard.items():
+                        if 0 <= cap <= len(out):
+                            return out
+                        if entry.expires == _NO_EXPIRY or now < entry.expires:
+                            out.append(key)
+        return out
+
     def version_of(self, key: str | bytes) -> int | None:
         """The version key holds (0: unversioned), or None; looks as `in` does."""
         lock = self._lock

@@ -30,7 +30,7 @@ from .errors import (
     _status,
 )
 from .getbatch import GetBatcher
-from .wire import TLSConfig, _channel, _Methods, check_value_size, transfer_seconds
+from .wire import INCARNATION, TLSConfig, _channel, _Methods, check_value_size, transfer_seconds
 
 
 def _written(addr: str, response: Any) -> int:
@@ -71,6 +71,10 @@ class _Peer:
         # Failed and not answered since: what /health and /stats report. Calls
         # are tried again after down_until; this stays until one answers.
         self.down = False
+        # The peer server's incarnation its last health answer gave, and how
+        # many times it changed: each change is a restart, with an empty cache.
+        self.incarnation: str | None = None
+        self.restarts = 0
 
     def __repr__(self) -> str:
         return f"<peer {self.addr}>"
@@ -119,13 +123,19 @@ class _Peer:
     def probe(self) -> bool:
         """Asks the peer's health service; marks it up when it serves."""
         try:
-            reply = self._health.Check(health_pb2.HealthCheckRequest(service=""),
-                                       timeout=self._timeout)
+            reply, call = self._health.Check.with_call(
+                health_pb2.HealthCheckRequest(service=""), timeout=self._timeout)
         except grpc.RpcError as exc:
             # Unreachable: marked (or stays) down. No call of ours failed, so no
             # error is counted; the reason is kept for /health.
             self._failed(f"health probe: {_status(exc)}", counted=False)
             return False
+        incarnation = dict(call.initial_metadata() or ()).get(INCARNATION)
+        with self._lock:
+            if incarnation is not None and incarnation != self.incarnation:
+                if self.incarnation is not None:
+                    self.restarts += 1
+                self.incarnation = incarnation
         if reply.status == health_pb2.HealthCheckResponse.SERVING:
             self._answered()
             return True

@@ -7,6 +7,7 @@ says what GRPCPool.health() says.
 
 from __future__ import annotations
 
+import secrets
 from concurrent import futures
 from typing import Any
 
@@ -14,12 +15,31 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from .service import _handler, _Service, _TokenCheck
-from .wire import _MAX_QUEUED_SECONDS, MAX_CONCURRENT_CALLS, MAX_MESSAGE, SERVICE, TLSConfig
+from .wire import (
+    _MAX_QUEUED_SECONDS,
+    INCARNATION,
+    MAX_CONCURRENT_CALLS,
+    MAX_MESSAGE,
+    SERVICE,
+    TLSConfig,
+)
 
 __all__ = ["NodeServer"]
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class _Health(health.HealthServicer):
+    """The standard health servicer; its answers carry the server's incarnation."""
+
+    def __init__(self, incarnation: str) -> None:
+        super().__init__()
+        self._incarnation = ((INCARNATION, incarnation),)
+
+    def Check(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        context.send_initial_metadata(self._incarnation)
+        return super().Check(request, context)
 
 
 class NodeServer:
@@ -31,7 +51,7 @@ class NodeServer:
         self._token = token
         self._tls = tls
         self._service = _Service()
-        self._health = health.HealthServicer()
+        self._health = _Health(secrets.token_hex(8))
         self._serving_status: Any = None  # what the health service says of SERVICE now
         self._server: grpc.Server | None = None
 

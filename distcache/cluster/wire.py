@@ -52,6 +52,11 @@ def check_value_size(size: int) -> None:
     if size > MAX_VALUE:
         raise ValueError(f"value is {size} bytes; over gRPC a value is at most {MAX_VALUE} bytes")
 
+# Initial metadata of every health check answer: an id drawn at each start
+# of a node's server, so that a peer's prober tells a restarted node (which
+# lost its cache) from one that was only slow or cut off (peer.py).
+INCARNATION = "distcache-incarnation"
+
 MAX_KEY_BYTES = MAX_KEY_LEN
 """Longest key a node accepts over gRPC, in UTF-8 bytes: the core's limit."""
 

@@ -5,8 +5,11 @@ peer that restarted lost more than those: every key it held. And a ring
 change gives keys replicas that never had them. So one thread per group
 watches two things, four times a second:
 
-- a peer that read as down (for MIN_DOWN or longer) and reads as up again:
-  every key held here of which that peer is a replica is sent to it;
+- a peer that restarted (its ``restarts`` went up: the pool's prober saw a
+  new incarnation in its health answer) and so lost its cache: every key
+  held here of which that peer is a replica is sent to it. A peer that
+  tells no incarnation (an in-process fake) counts as restarted when it
+  read as down for MIN_DOWN or longer and reads as up again;
 - the pool's ring version: after a change every key held here is sent to
   the replicas the change gave it (Placement.added).
 
@@ -48,6 +51,7 @@ class Handoff:
         self._count = count  # count("handoffs")
         self._ring = getattr(picker, "ring_version", 0)
         self._down: dict[Any, float] = {}  # peers that read as down: since when (monotonic)
+        self._restarts: dict[Any, int] = {}  # each peer's restarts at the last look
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"distcache-handoff-{group}",
                                         daemon=True)
@@ -65,9 +69,12 @@ class Handoff:
         peers = self._picker.peers()
         now = time.monotonic()
         down = {p: self._down.get(p, now) for p in peers if getattr(p, "down", False)}
-        back = {p for p, since in self._down.items()
-                if p in peers and p not in down and now - since >= MIN_DOWN}
+        back = {p for p, since in self._down.items() if p in peers and p not in down
+                and now - since >= MIN_DOWN and not hasattr(p, "restarts")}
         self._down = down
+        restarts = {p: p.restarts for p in peers if hasattr(p, "restarts")}
+        back |= {p for p, n in restarts.items() if n != self._restarts.get(p, n)}
+        self._restarts = restarts
         ring = getattr(self._picker, "ring_version", 0)
         if ring != self._ring:
             self._ring = ring
@@ -82,9 +89,10 @@ class Handoff:
         placement = self._picker.placement
         failed: set[Any] = set()
         sent = 0
-        for key in main.keys(MAX_KEYS):
+        for raw in main.keys(MAX_KEYS):
             if self._closed.is_set():
                 break
+            key = raw.decode("utf-8", "surrogatepass")  # a group's keys are str
             where = placement(key)
             candidates = where.added if to is None else where.others
             targets = [p for p in candidates if p not in failed and (to is None or p in to)]
@@ -100,10 +108,9 @@ class Handoff:
                     continue  # stale already: the replica loads it fresh
             else:
                 ttl = None
-            name = key.decode("utf-8", "surrogatepass") if isinstance(key, bytes) else key
             for peer in targets:
                 try:
-                    peer.set(self._group, name, bytes(held[0]), ttl, forwarded=True,
+                    peer.set(self._group, key, bytes(held[0]), ttl, forwarded=True,
                              version=held[1])
                 except Exception:  # down again: walked again when it is back
                     failed.add(peer)

@@ -268,3 +268,29 @@ def test_a_replica_stopped_during_a_set_gets_it_when_it_continues(watched: Clust
         wait_for(lambda: client.get("items", key) == b"during", 10.0, "B took the hint")
     assert counters(watched, watched.addrs.index(outsider))["hints_replayed"] >= 1
     assert values_everywhere(watched, key) == [b"during"] * 3
+
+
+def test_a_replica_restarted_empty_is_handed_the_keys_it_should_hold(watched: Cluster) -> None:
+    # Replica B of 20 written keys is SIGKILLed and restarted empty. Once A
+    # sees it up again, A hands it every key B is a replica of: B then
+    # answers each from its own cache, without asking A or the source.
+    ring = HashRing(watched.addrs)
+    a, b = watched.addrs[0], watched.addrs[1]
+    keys = [k for k in (f"k{i}" for i in range(1000)) if set(ring.get_n(k, 2)) == {a, b}][:20]
+    with Client(a, timeout=CALL) as client:
+        for k in keys:
+            client.set("items", k, b"written-" + k.encode())
+    # A tells a restart by the incarnation in B's health answers: it must
+    # have had one answer before (its prober asks every peer once a second).
+    time.sleep(1.5)
+    node_b = watched.nodes[watched.addrs.index(b)]
+    node_b.kill()
+    node_b.restart()
+    i = watched.addrs.index(b)
+    wait_for(lambda: counters(watched, watched.addrs.index(a))["handoffs"] >= len(keys), 10.0,
+             "A handed B its keys")
+    with Client(b, timeout=CALL) as client:
+        for k in keys:
+            assert client.get("items", k) == b"written-" + k.encode()
+    seen = counters(watched, i)
+    assert (seen["co_replica_hits"], seen["getter_loads"], seen["peer_loads"]) == (0, 0, 0), seen
