@@ -202,10 +202,8 @@ class GRPCPool:
         # and keeps the health service's verdict current. Peers that read as up
         # are asked too, once a second, so that a dead peer nobody called is
         # known down (and /health says so) before a reader pays for it.
-        # Every peer is asked once at the start too: its incarnation is known
-        # from then on, and a restart after it is seen (handoff.py).
-        tick = -1
-        while not self._stop.wait(0.25 if tick >= 0 else 0.0):
+        tick = 0
+        while not self._stop.wait(0.25):
             tick += 1
             for peer in self.peers():
                 if peer.down or tick % 4 == 0:

@@ -408,16 +408,18 @@ class Writes(GroupState):
 
     def _deliver(self, key: str, waves: Waves,
                  failed_first: Peer | None = None) -> dict[Peer, Exception]:
-        """Makes each call, wave after wave; the failures, by peer. A peer that fails,
-        that is in its back-off, or failed_first (the first replica, which just failed
-        to order the write) is not called (again) but gets a hint (hints.py). One
-        client write is one broadcast, whoever ordered it.
+        """Makes each call, wave after wave; the failures, by peer. A peer whose call
+        fails gets a hint (hints.py), and so does failed_first (the first replica,
+        which just failed to order the write) without a second call. A peer marked
+        down is called all the same: a live one marked down by a slow load would
+        miss the write until its hint came. One client write is one broadcast,
+        whoever ordered it.
         """
         self._counts.add("broadcasts")
         failed: dict[Peer, Exception] = {}
         for calls in waves:
             for peer, call in calls.items():
-                if peer is failed_first or not _reachable(peer):
+                if peer is failed_first:
                     failed[peer] = ConnectionError(f"{peer!r} is down")
                 else:
                     try:
@@ -438,7 +440,7 @@ class Writes(GroupState):
         self._counts.add("broadcasts")
         failed: dict[Peer, Exception] = {}
         for calls in waves:
-            sent = [p for p in calls if p is not failed_first and _reachable(p)]
+            sent = [p for p in calls if p is not failed_first]
             answers = await asyncio.gather(*(self._asend(p, key, calls[p]) for p in sent),
                                            return_exceptions=True)
             missed: dict[Peer, Exception] = {
