@@ -261,3 +261,22 @@ def test_the_paths_code_names_exist(folder: str) -> None:
                 if not (ROOT / cited).exists() and not list(ROOT.glob(cited)):
                     missing.append(f"{path.relative_to(ROOT)}:{n}: {cited}")
     assert not missing, "these paths are not in the repository:\n" + "\n".join(missing)
+
+
+def test_no_group_method_shadows_an_attribute_of_the_twin_s_hit_path() -> None:
+    # Group's base is the core's HitPath: the C one keeps its state in C
+    # fields, the twin in instance attributes. A mixin method named like one
+    # of those (_calls, say) is replaced by the twin's int at run time, and
+    # only the twin's run fails ("'int' object is not callable").
+    from distcache.group import Group
+
+    tree = ast.parse((PACKAGE / "_pycore" / "hitpath.py").read_text())
+    assigned = {t.attr for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                and t.value.id == "self"}
+    assert assigned, "no attribute of the twin's HitPath found"
+    clashes = sorted(name for name in assigned
+                     if any(name in vars(cls) for cls in Group.__mro__
+                            if cls.__module__.startswith("distcache.group")))
+    assert clashes == [], clashes

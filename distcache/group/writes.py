@@ -106,11 +106,12 @@ class Writes(GroupState):
                     version, refused = 0, first
                 if version:
                     self._after_ordered(key, placement, value, ttl, version)
-                    failed = self._deliver(key, self._calls(placement, value, version, ttl, first))
+                    failed = self._deliver(
+                        key, self._set_calls(placement, value, version, ttl, first))
                     self._counts.add("sets_ok")
                     return version, sum(p in failed for p in placement.others)
             version = self._set_here(key, value, ttl, placement, False, 0)
-            failed = self._deliver(key, self._calls(placement, value, version, ttl), refused)
+            failed = self._deliver(key, self._set_calls(placement, value, version, ttl), refused)
             self._check_set(placement, failed)
             missed = sum(p in failed for p in placement.others)
         self._counts.add("sets_ok")
@@ -136,11 +137,13 @@ class Writes(GroupState):
                     version, refused = 0, first
                 if version:
                     self._after_ordered(key, placement, value, ttl, version)
-                    await self._adeliver(key, self._calls(placement, value, version, ttl, first))
+                    await self._adeliver(
+                        key, self._set_calls(placement, value, version, ttl, first))
                     self._counts.add("sets_ok")
                     return version
             version = self._set_here(key, value, ttl, placement, False, 0)
-            failed = await self._adeliver(key, self._calls(placement, value, version, ttl), refused)
+            failed = await self._adeliver(
+                key, self._set_calls(placement, value, version, ttl), refused)
             self._check_set(placement, failed)
         self._counts.add("sets_ok")
         return version
@@ -262,10 +265,10 @@ class Writes(GroupState):
                 version, refused = 0, first
             if version:
                 found = self._delete_here(key, True, version)[0]
-                self._deliver(key, self._deletes(placement, version, first))
+                self._deliver(key, self._delete_calls(placement, version, first))
                 return found, version
         found, version = self._delete_here(key, False, 0)
-        self._deliver(key, self._deletes(placement, version), refused)
+        self._deliver(key, self._delete_calls(placement, version), refused)
         return found, version
 
     async def adelete(self, key: str, *, forwarded: bool = False, version: int = 0) -> bool:
@@ -283,10 +286,10 @@ class Writes(GroupState):
                 version, refused = 0, first
             if version:
                 found = self._delete_here(key, True, version)[0]
-                await self._adeliver(key, self._deletes(placement, version, first))
+                await self._adeliver(key, self._delete_calls(placement, version, first))
                 return found
         found, version = self._delete_here(key, False, 0)
-        await self._adeliver(key, self._deletes(placement, version), refused)
+        await self._adeliver(key, self._delete_calls(placement, version), refused)
         return found
 
     def order_delete(self, key: str) -> int:
@@ -354,7 +357,7 @@ class Writes(GroupState):
         first = placement.replicas[0] if placement.replicas else None
         return first if first is not None and _orders(first) else None
 
-    def _calls(self, placement: Placement, value: bytes, version: int,
+    def _set_calls(self, placement: Placement, value: bytes, version: int,
                ttl: float | None, orderer: Peer | None = None) -> Waves:
         """A set's calls: the replicas get it, then the rest a delete of any hot copy;
         the first replica that ordered it (orderer) has it already."""
@@ -362,7 +365,7 @@ class Writes(GroupState):
         return ({p: ("set", value, version, ttl) for p in replicas if p is not orderer},
                 {p: ("delete", None, 0, None) for p in self._peers_now() if p not in replicas})
 
-    def _deletes(self, placement: Placement, version: int,
+    def _delete_calls(self, placement: Placement, version: int,
                  orderer: Peer | None = None) -> Waves:
         """A Delete's calls: the replicas, then the rest; not the first replica that
         ordered it (orderer)."""
